@@ -1,0 +1,19 @@
+/* tessera-agent — private-key operations and login (worker side).
+ *
+ * Requests are checked against the key on the main loop before they get
+ * here; this file only talks to the token and turns its answers into
+ * replies a user can act on.
+ */
+#pragma once
+
+#include "job.h"
+#include "token.h"
+
+#include <p11-kit/pkcs11.h>
+
+/* Performs job on token's session and encodes its reply. */
+void operations_run(TesseraToken *token, TesseraJob *job);
+
+/* PKCS#11 mechanism for a protocol mechanism/hash; FALSE if none. */
+gboolean operations_hash_mechanism(uint8_t hash, CK_MECHANISM_TYPE *mech, CK_ULONG *mgf);
+CK_MECHANISM_TYPE operations_ck_mechanism(uint8_t mech);

@@ -1,0 +1,200 @@
+/* tessera-agent — one PKCS#11 token and the worker thread that owns it. */
+#include "token.h"
+
+#include "ckr.h"
+#include "job.h"
+#include "messages.h"
+#include "objects.h"
+#include "operations.h"
+#include "uri.h"
+
+#include <gio/gio.h>
+#include <string.h>
+
+/* CK_TOKEN_INFO strings are blank padded, not NUL terminated. */
+static char *padded_string(const CK_UTF8CHAR *p, gsize n)
+{
+  while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\0'))
+    n--;
+  char *s = g_strndup((const char *)p, n);
+  if (!g_utf8_validate(s, -1, NULL)) {
+    char *fixed = g_utf8_make_valid(s, -1);
+    g_free(s);
+    s = fixed;
+  }
+  return s;
+}
+
+static void worker_run(gpointer data, gpointer user_data)
+{
+  TesseraJob *job = data;
+  TesseraToken *token = user_data;
+  operations_run(token, job);
+  tessera_job_finish(job);
+}
+
+static gboolean read_mechanisms(TesseraToken *token)
+{
+  CK_ULONG n = 0;
+  if (token->module->C_GetMechanismList(token->slot, NULL, &n) != CKR_OK)
+    return FALSE;
+  token->mechanisms = g_new0(CK_MECHANISM_TYPE, n ? n : 1);
+  if (token->module->C_GetMechanismList(token->slot, token->mechanisms, &n) != CKR_OK)
+    return FALSE;
+  token->n_mechanisms = n;
+  return TRUE;
+}
+
+TesseraToken *tessera_token_open(CK_FUNCTION_LIST *module, const char *module_path,
+                                 CK_SLOT_ID slot, GError **error)
+{
+  CK_TOKEN_INFO info;
+  CK_RV rv = module->C_GetTokenInfo(slot, &info);
+  if (rv != CKR_OK) {
+    g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "C_GetTokenInfo failed: %s", ckr_name(rv));
+    return NULL;
+  }
+  if (!(info.flags & CKF_TOKEN_INITIALIZED)) {
+    g_set_error(error, G_IO_ERROR, G_IO_ERROR_NOT_INITIALIZED, "token is not initialized");
+    return NULL;
+  }
+  TesseraToken *token = g_new0(TesseraToken, 1);
+  g_mutex_init(&token->lock);
+  token->module = module;
+  token->module_path = g_strdup(module_path);
+  token->slot = slot;
+  token->label = padded_string(info.label, sizeof(info.label));
+  token->manufacturer = padded_string(info.manufacturerID, sizeof(info.manufacturerID));
+  token->model = padded_string(info.model, sizeof(info.model));
+  token->serial = padded_string(info.serialNumber, sizeof(info.serialNumber));
+  token->id = uri_for_token(token->label, token->serial);
+  token->token_flags = info.flags;
+  token->keys = g_ptr_array_new_with_free_func((GDestroyNotify)tessera_key_unref);
+  token->private_handles =
+      g_hash_table_new_full(g_bytes_hash, g_bytes_equal, (GDestroyNotify)g_bytes_unref, NULL);
+
+  rv = module->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &token->session);
+  if (rv != CKR_OK) {
+    g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "cannot open a session on token '%s': %s",
+                token->label, ckr_name(rv));
+    tessera_token_free(token);
+    return NULL;
+  }
+  if (!read_mechanisms(token))
+    g_warning("token '%s': cannot read its mechanism list", token->label);
+  /* The first scan runs here, before the worker exists, so listing works
+   * the moment the agent accepts clients. */
+  tessera_token_refresh(token);
+
+  token->worker = g_thread_pool_new(worker_run, token, 1, FALSE, error);
+  if (token->worker == NULL) {
+    tessera_token_free(token);
+    return NULL;
+  }
+  return token;
+}
+
+void tessera_token_free(TesseraToken *token)
+{
+  if (token == NULL)
+    return;
+  if (token->worker != NULL)
+    g_thread_pool_free(token->worker, FALSE, TRUE);
+  if (token->session != CK_INVALID_HANDLE) {
+    /* Shutting down ends the login: the next agent asks again. */
+    token->module->C_Logout(token->session);
+    token->module->C_CloseSession(token->session);
+  }
+  g_hash_table_unref(token->private_handles);
+  g_ptr_array_unref(token->keys);
+  g_free(token->mechanisms);
+  g_free(token->module_path);
+  g_free(token->id);
+  g_free(token->label);
+  g_free(token->manufacturer);
+  g_free(token->model);
+  g_free(token->serial);
+  g_mutex_clear(&token->lock);
+  g_free(token);
+}
+
+void tessera_token_submit(TesseraToken *token, TesseraJob *job)
+{
+  g_thread_pool_push(token->worker, job, NULL);
+}
+
+GPtrArray *tessera_token_keys(TesseraToken *token)
+{
+  g_mutex_lock(&token->lock);
+  GPtrArray *keys = g_ptr_array_ref(token->keys);
+  g_mutex_unlock(&token->lock);
+  return keys;
+}
+
+gboolean tessera_token_logged_in(TesseraToken *token)
+{
+  g_mutex_lock(&token->lock);
+  gboolean v = token->logged_in;
+  g_mutex_unlock(&token->lock);
+  return v;
+}
+
+uint32_t tessera_token_proto_flags(TesseraToken *token)
+{
+  g_mutex_lock(&token->lock);
+  CK_FLAGS f = token->token_flags;
+  gboolean logged_in = token->logged_in;
+  g_mutex_unlock(&token->lock);
+  uint32_t flags = TPROTO_TOKEN_PRESENT;
+  if (logged_in)
+    flags |= TPROTO_TOKEN_LOGGED_IN;
+  if (f & CKF_LOGIN_REQUIRED)
+    flags |= TPROTO_TOKEN_LOGIN_REQUIRED;
+  if (f & CKF_PROTECTED_AUTHENTICATION_PATH)
+    flags |= TPROTO_TOKEN_PROTECTED_AUTH;
+  if (f & CKF_USER_PIN_COUNT_LOW)
+    flags |= TPROTO_TOKEN_PIN_COUNT_LOW;
+  if (f & CKF_USER_PIN_FINAL_TRY)
+    flags |= TPROTO_TOKEN_PIN_FINAL_TRY;
+  if (f & CKF_USER_PIN_LOCKED)
+    flags |= TPROTO_TOKEN_PIN_LOCKED;
+  return flags;
+}
+
+gboolean tessera_token_has_mechanism(const TesseraToken *token, CK_MECHANISM_TYPE mech)
+{
+  for (CK_ULONG i = 0; i < token->n_mechanisms; i++)
+    if (token->mechanisms[i] == mech)
+      return TRUE;
+  return FALSE;
+}
+
+static gboolean session_logged_in(TesseraToken *token)
+{
+  CK_SESSION_INFO si;
+  if (token->module->C_GetSessionInfo(token->session, &si) != CKR_OK)
+    return FALSE;
+  return si.state == CKS_RO_USER_FUNCTIONS || si.state == CKS_RW_USER_FUNCTIONS;
+}
+
+void tessera_token_refresh(TesseraToken *token)
+{
+  CK_TOKEN_INFO info;
+  gboolean have_info = token->module->C_GetTokenInfo(token->slot, &info) == CKR_OK;
+  gboolean logged_in = session_logged_in(token);
+  GPtrArray *keys = objects_scan(token);
+  g_mutex_lock(&token->lock);
+  if (have_info)
+    token->token_flags = info.flags;
+  token->logged_in = logged_in;
+  GPtrArray *old = token->keys;
+  token->keys = keys;
+  g_mutex_unlock(&token->lock);
+  g_ptr_array_unref(old);
+  tessera_token_forget_handles(token);
+}
+
+void tessera_token_forget_handles(TesseraToken *token)
+{
+  g_hash_table_remove_all(token->private_handles);
+}

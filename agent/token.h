@@ -1,0 +1,56 @@
+/* tessera-agent — one PKCS#11 token and the worker thread that owns it.
+ *
+ * Every PKCS#11 call for a token runs on that token's single worker, so
+ * calls are serialised per token while different tokens run in parallel,
+ * and the main loop never waits on a card. Fields above "worker only" are
+ * immutable after tessera_token_open(); the rest of the shared state is
+ * read through the accessors, which take the lock.
+ */
+#pragma once
+
+#include "key.h"
+
+#include <glib.h>
+#include <p11-kit/pkcs11.h>
+
+typedef struct TesseraJob TesseraJob;
+
+typedef struct TesseraToken {
+  CK_FUNCTION_LIST *module;
+  char *module_path;
+  CK_SLOT_ID slot;
+  char *id; /* token URI */
+  char *label, *manufacturer, *model, *serial;
+  CK_MECHANISM_TYPE *mechanisms;
+  CK_ULONG n_mechanisms;
+
+  GMutex lock;
+  GPtrArray *keys; /* of TesseraKey; replaced whole, never edited */
+  gboolean logged_in;
+  CK_FLAGS token_flags;
+
+  GThreadPool *worker;
+  /* worker only */
+  CK_SESSION_HANDLE session;
+  GHashTable *private_handles; /* CKA_ID (GBytes) -> CK_OBJECT_HANDLE */
+} TesseraToken;
+
+TesseraToken *tessera_token_open(CK_FUNCTION_LIST *module, const char *module_path,
+                                 CK_SLOT_ID slot, GError **error);
+/* Waits for queued work, logs out, closes the session. */
+void tessera_token_free(TesseraToken *token);
+
+/* Queues a job on the token's worker; the job delivers its own reply. */
+void tessera_token_submit(TesseraToken *token, TesseraJob *job);
+
+/* A new reference to the current key list (never NULL). */
+GPtrArray *tessera_token_keys(TesseraToken *token);
+gboolean tessera_token_logged_in(TesseraToken *token);
+/* TPROTO_TOKEN_* flags for listing. */
+uint32_t tessera_token_proto_flags(TesseraToken *token);
+gboolean tessera_token_has_mechanism(const TesseraToken *token, CK_MECHANISM_TYPE mech);
+
+/* Worker side: refreshes login state, token flags and the key list. */
+void tessera_token_refresh(TesseraToken *token);
+/* Worker side: forgets cached private-key handles (after logout). */
+void tessera_token_forget_handles(TesseraToken *token);
