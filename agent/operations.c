@@ -145,6 +145,10 @@ static void run_single_part(TesseraToken *token, TesseraJob *job, CK_MECHANISM *
       return;
     rv = init(token->session, mech, h);
   }
+  /* At init, "bad arguments" can only mean the mechanism parameters:
+   * SoftHSM, for one, accepts OAEP with SHA-1 only. */
+  if (rv == CKR_ARGUMENTS_BAD)
+    rv = CKR_MECHANISM_PARAM_INVALID;
   if (rv != CKR_OK) {
     reply_ckr(token, job, rv, init_name);
     return;
