@@ -17,7 +17,7 @@
 /* A client that does not read its replies is cut off past this backlog. */
 #define MAX_OUT_BACKLOG (8 * 1024 * 1024)
 
-static GList *live_connections;
+static GList *live_connections; /* main loop only */
 
 static gboolean on_readable(int fd, GIOCondition cond, gpointer data);
 static gboolean on_writable(int fd, GIOCondition cond, gpointer data);
@@ -40,6 +40,7 @@ TesseraConn *tessera_conn_new(int fd, pid_t pid, uid_t uid)
   conn->uid = uid;
   conn->peer_name = describe_peer(pid);
   conn->options = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+  g_mutex_init(&conn->out_lock);
   tproto_buf_init(&conn->in);
   tproto_buf_init(&conn->out);
   conn->in.max = TPROTO_MAX_FRAME + 4 + READ_CHUNK;
@@ -53,55 +54,73 @@ TesseraConn *tessera_conn_new(int fd, pid_t pid, uid_t uid)
 
 TesseraConn *tessera_conn_ref(TesseraConn *conn)
 {
-  conn->refcount++;
+  g_atomic_int_inc(&conn->refcount);
   return conn;
 }
 
 void tessera_conn_unref(TesseraConn *conn)
 {
-  if (conn == NULL || --conn->refcount > 0)
+  if (conn == NULL || !g_atomic_int_dec_and_test(&conn->refcount))
     return;
   tproto_buf_free(&conn->in);
   tproto_buf_free(&conn->out);
+  g_mutex_clear(&conn->out_lock);
   g_hash_table_unref(conn->options);
   g_free(conn->peer_name);
   g_free(conn->client_name);
   g_free(conn);
 }
 
+gboolean tessera_conn_is_closed(TesseraConn *conn)
+{
+  g_mutex_lock(&conn->out_lock);
+  gboolean closed = conn->closed;
+  g_mutex_unlock(&conn->out_lock);
+  return closed;
+}
+
 void tessera_conn_close(TesseraConn *conn)
 {
-  if (conn->closed)
+  g_mutex_lock(&conn->out_lock);
+  if (conn->closed) {
+    g_mutex_unlock(&conn->out_lock);
     return;
+  }
   conn->closed = TRUE;
+  if (conn->out_watch)
+    g_source_remove(conn->out_watch);
+  conn->out_watch = 0;
+  close(conn->fd);
+  conn->fd = -1;
+  /* Output may hold plaintext or a derived secret. */
+  tproto_buf_reset(&conn->out);
+  g_mutex_unlock(&conn->out_lock);
+
   g_debug("client disconnected: %s", conn->peer_name);
   if (conn->in_watch)
     g_source_remove(conn->in_watch);
-  if (conn->out_watch)
-    g_source_remove(conn->out_watch);
-  conn->in_watch = conn->out_watch = 0;
-  close(conn->fd);
-  conn->fd = -1;
-  /* Input may hold a PIN from a LOGIN; output may hold plaintext. */
-  tproto_buf_reset(&conn->in);
-  tproto_buf_reset(&conn->out);
+  conn->in_watch = 0;
+  tproto_buf_reset(&conn->in); /* may hold a PIN from a LOGIN */
   live_connections = g_list_remove(live_connections, conn);
   tessera_conn_unref(conn);
 }
 
-void tessera_conn_close_after_flush(TesseraConn *conn)
+static gboolean close_on_main(gpointer data)
 {
-  conn->close_after_flush = TRUE;
-  if (conn->in_watch) {
-    g_source_remove(conn->in_watch);
-    conn->in_watch = 0;
-  }
-  if (tproto_buf_remaining(&conn->out) == 0)
-    tessera_conn_close(conn);
+  tessera_conn_close(data);
+  return G_SOURCE_REMOVE;
 }
 
-/* Writes what it can now; the rest waits for the socket to drain. */
-static void flush(TesseraConn *conn)
+/* Closing touches main-loop state; from a worker it is deferred. */
+static void request_close(TesseraConn *conn)
+{
+  g_main_context_invoke_full(NULL, G_PRIORITY_DEFAULT, close_on_main, tessera_conn_ref(conn),
+                             (GDestroyNotify)tessera_conn_unref);
+}
+
+/* Writes what it can now; the rest waits for the socket to drain.
+ * Returns TRUE when the connection should now be closed. */
+static gboolean flush_locked(TesseraConn *conn)
 {
   while (tproto_buf_remaining(&conn->out) > 0) {
     ssize_t n = send(conn->fd, tproto_buf_read_ptr(&conn->out), tproto_buf_remaining(&conn->out),
@@ -111,11 +130,11 @@ static void flush(TesseraConn *conn)
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
       if (conn->out_watch == 0)
         conn->out_watch = g_unix_fd_add(conn->fd, G_IO_OUT, on_writable, conn);
-      return;
+      return FALSE;
     }
     if (n <= 0) {
-      tessera_conn_close(conn);
-      return;
+      tproto_buf_reset(&conn->out);
+      return TRUE;
     }
     tproto_buf_consume(&conn->out, (size_t)n);
   }
@@ -123,22 +142,38 @@ static void flush(TesseraConn *conn)
     g_source_remove(conn->out_watch);
     conn->out_watch = 0;
   }
-  if (conn->close_after_flush)
+  return conn->close_after_flush;
+}
+
+void tessera_conn_close_after_flush(TesseraConn *conn)
+{
+  if (conn->in_watch) {
+    g_source_remove(conn->in_watch);
+    conn->in_watch = 0;
+  }
+  g_mutex_lock(&conn->out_lock);
+  conn->close_after_flush = TRUE;
+  gboolean close_now = !conn->closed && tproto_buf_remaining(&conn->out) == 0;
+  g_mutex_unlock(&conn->out_lock);
+  if (close_now)
     tessera_conn_close(conn);
 }
 
 void tessera_conn_send(TesseraConn *conn, const tproto_buf *frames)
 {
-  if (conn->closed)
-    return;
-  if (tproto_put(&conn->out, frames->data, frames->len) < 0) {
-    g_warning("%s does not read its replies; disconnecting", conn->peer_name);
-    tessera_conn_close(conn);
-    return;
+  gboolean close = FALSE;
+  g_mutex_lock(&conn->out_lock);
+  if (!conn->closed) {
+    if (tproto_put(&conn->out, frames->data, frames->len) < 0) {
+      g_warning("%s does not read its replies; disconnecting", conn->peer_name);
+      close = TRUE;
+    } else {
+      close = flush_locked(conn);
+    }
   }
-  tessera_conn_ref(conn);
-  flush(conn);
-  tessera_conn_unref(conn);
+  g_mutex_unlock(&conn->out_lock);
+  if (close)
+    request_close(conn);
 }
 
 void tessera_conn_send_error(TesseraConn *conn, uint32_t request_id, uint32_t code,
@@ -155,15 +190,33 @@ void tessera_conn_send_error(TesseraConn *conn, uint32_t request_id, uint32_t co
   tproto_buf_free(&b);
 }
 
+static gboolean resume_input(gpointer data);
+
+static void schedule_resume(TesseraConn *conn)
+{
+  g_idle_add_full(G_PRIORITY_DEFAULT, resume_input, tessera_conn_ref(conn),
+                  (GDestroyNotify)tessera_conn_unref);
+}
+
+static void pause_input(TesseraConn *conn)
+{
+  g_atomic_int_set(&conn->paused, 1);
+  if (conn->in_watch) {
+    g_source_remove(conn->in_watch);
+    conn->in_watch = 0;
+  }
+  /* Every job may have ended between the caller's check and the flag. */
+  if (g_atomic_int_get(&conn->in_flight) < MAX_IN_FLIGHT &&
+      g_atomic_int_compare_and_exchange(&conn->paused, 1, 0))
+    schedule_resume(conn);
+}
+
 /* Hands every whole frame in the input buffer to the dispatcher. */
 static void process_input(TesseraConn *conn)
 {
-  while (!conn->closed && !conn->close_after_flush) {
-    if (conn->in_flight >= MAX_IN_FLIGHT) {
-      if (conn->in_watch) {
-        g_source_remove(conn->in_watch);
-        conn->in_watch = 0;
-      }
+  while (conn->in_watch != 0) {
+    if (g_atomic_int_get(&conn->in_flight) >= MAX_IN_FLIGHT) {
+      pause_input(conn);
       return;
     }
     size_t frame_len = 0;
@@ -191,8 +244,6 @@ static void process_input(TesseraConn *conn)
       return;
     }
     requests_dispatch(conn, &header, &body);
-    if (conn->closed)
-      return;
     /* Wipe as we go: the frame may have been a LOGIN carrying a PIN. */
     tproto_wipe(conn->in.data + conn->in.off, frame_len);
     tproto_buf_consume(&conn->in, frame_len);
@@ -207,18 +258,13 @@ static gboolean on_readable(int fd, GIOCondition cond, gpointer data)
   if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
     return G_SOURCE_CONTINUE;
   G_GNUC_UNUSED g_autoptr(TesseraConn) hold = tessera_conn_ref(conn);
-  if (n <= 0) {
+  if (n <= 0 || tproto_put(&conn->in, chunk, (size_t)n) < 0) {
+    tproto_wipe(chunk, sizeof(chunk));
     conn->in_watch = 0;
     tessera_conn_close(conn);
     return G_SOURCE_REMOVE;
   }
-  int r = tproto_put(&conn->in, chunk, (size_t)n);
   tproto_wipe(chunk, (size_t)n);
-  if (r < 0) {
-    conn->in_watch = 0;
-    tessera_conn_close(conn);
-    return G_SOURCE_REMOVE;
-  }
   guint watch = conn->in_watch;
   process_input(conn);
   /* process_input may have removed this very source. */
@@ -229,30 +275,46 @@ static gboolean on_writable(int fd, GIOCondition cond, gpointer data)
 {
   TesseraConn *conn = data;
   G_GNUC_UNUSED g_autoptr(TesseraConn) hold = tessera_conn_ref(conn);
+  g_mutex_lock(&conn->out_lock);
   guint watch = conn->out_watch;
-  flush(conn);
-  return conn->out_watch == watch && watch != 0 ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
+  gboolean close = !conn->closed && flush_locked(conn);
+  gboolean keep = conn->out_watch == watch && watch != 0;
+  if (!keep && conn->out_watch == watch)
+    conn->out_watch = 0;
+  g_mutex_unlock(&conn->out_lock);
+  if (close)
+    tessera_conn_close(conn);
+  return keep ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
 }
 
 static gboolean resume_input(gpointer data)
 {
   TesseraConn *conn = data;
-  if (!conn->closed && !conn->close_after_flush && conn->in_watch == 0 &&
-      conn->in_flight < MAX_IN_FLIGHT) {
-    conn->in_watch = g_unix_fd_add(conn->fd, G_IO_IN, on_readable, conn);
-    process_input(conn);
-  }
+  if (tessera_conn_is_closed(conn) || conn->in_watch != 0 ||
+      g_atomic_int_get(&conn->in_flight) >= MAX_IN_FLIGHT)
+    return G_SOURCE_REMOVE;
+  g_mutex_lock(&conn->out_lock);
+  gboolean closing = conn->close_after_flush;
+  g_mutex_unlock(&conn->out_lock);
+  if (closing)
+    return G_SOURCE_REMOVE;
+  conn->in_watch = g_unix_fd_add(conn->fd, G_IO_IN, on_readable, conn);
+  process_input(conn);
   return G_SOURCE_REMOVE;
+}
+
+void tessera_conn_job_started(TesseraConn *conn)
+{
+  g_atomic_int_inc(&conn->in_flight);
 }
 
 void tessera_conn_job_done(TesseraConn *conn)
 {
-  conn->in_flight--;
-  /* Back-pressure paused reading: resume from an idle, never from inside
-   * the dispatch that may be running now. */
-  if (!conn->closed && conn->in_watch == 0 && !conn->close_after_flush)
-    g_idle_add_full(G_PRIORITY_DEFAULT, resume_input, tessera_conn_ref(conn),
-                    (GDestroyNotify)tessera_conn_unref);
+  g_atomic_int_add(&conn->in_flight, -1);
+  /* Back-pressure paused reading: resume on the main loop, never from
+   * inside a dispatch that may be running now. */
+  if (g_atomic_int_compare_and_exchange(&conn->paused, 1, 0))
+    schedule_resume(conn);
 }
 
 guint tessera_conn_count(void)

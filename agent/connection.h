@@ -1,8 +1,10 @@
 /* tessera-agent — one client connection: framing, back-pressure, replies.
  *
- * Lives on the main loop only. A connection is reference counted because
- * jobs on token workers may outlive it; a closed connection silently drops
- * their late replies.
+ * Reading, dispatch and closing happen on the main loop. Replies may be
+ * sent from a token's worker the moment its job is done, without a detour
+ * through the main loop (a thread hop costs tens of microseconds, as much
+ * as a fast signature): the output side and the reference count are
+ * therefore thread-safe. A closed connection drops late replies.
  */
 #pragma once
 
@@ -14,18 +16,24 @@
 typedef struct TesseraConn TesseraConn;
 
 struct TesseraConn {
-  gint refcount;
+  gint refcount;  /* atomic */
+  gint in_flight; /* atomic: jobs queued or running */
+  gint paused;    /* atomic: reading stopped for back-pressure */
   int fd;
+  guint in_watch; /* main loop only */
+  tproto_buf in;  /* main loop only */
+
+  GMutex out_lock; /* guards the fields below */
   gboolean closed;
   gboolean close_after_flush;
-  guint in_watch, out_watch;
-  tproto_buf in, out;
-  guint in_flight;
-  /* peer */
+  guint out_watch;
+  tproto_buf out;
+
+  /* peer, set once at accept */
   pid_t pid;
   uid_t uid;
   char *peer_name; /* "pid 123 (mutt)" for logs */
-  /* after HELLO */
+  /* after HELLO, main loop only */
   gboolean hello_done;
   uint32_t version;
   char *client_name;
@@ -38,15 +46,19 @@ TesseraConn *tessera_conn_ref(TesseraConn *conn);
 void tessera_conn_unref(TesseraConn *conn);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(TesseraConn, tessera_conn_unref)
 
-/* Queues one encoded frame (or several) for sending. */
+/* Queues encoded frames for sending; any thread. */
 void tessera_conn_send(TesseraConn *conn, const tproto_buf *frames);
 void tessera_conn_send_error(TesseraConn *conn, uint32_t request_id, uint32_t code,
                              const char *fmt, ...) G_GNUC_PRINTF(4, 5);
 /* Sends what is queued, then closes (protocol violations). */
 void tessera_conn_close_after_flush(TesseraConn *conn);
 void tessera_conn_close(TesseraConn *conn);
+gboolean tessera_conn_is_closed(TesseraConn *conn);
 
-/* A job of this connection ended (resumes reading if it was paused). */
+/* A job of this connection was queued; any thread. */
+void tessera_conn_job_started(TesseraConn *conn);
+/* A job of this connection ended (resumes reading if it was paused);
+ * any thread. */
 void tessera_conn_job_done(TesseraConn *conn);
 
 /* Number of live connections (for STATUS). */

@@ -12,7 +12,7 @@ TesseraJob *tessera_job_new(TesseraJobKind kind, TesseraConn *conn, uint32_t req
   TesseraJob *job = g_new0(TesseraJob, 1);
   job->kind = kind;
   job->conn = tessera_conn_ref(conn);
-  job->conn->in_flight++;
+  tessera_conn_job_started(conn);
   job->request_id = request_id;
   job->token = token;
   job->key = key ? tessera_key_ref(key) : NULL;
@@ -39,6 +39,7 @@ gboolean tessera_job_set_label(TesseraJob *job, const uint8_t *p, size_t n)
 void tessera_job_group(TesseraJob **jobs, guint n)
 {
   TesseraJobGroup *group = g_new0(TesseraJobGroup, 1);
+  g_mutex_init(&group->lock);
   group->remaining = n;
   tproto_buf_init(&group->first_error);
   for (guint i = 0; i < n; i++)
@@ -89,31 +90,36 @@ static gboolean is_error_reply(const tproto_buf *reply)
   return reply->len > 4 && reply->data[4] == TPROTO_R_ERROR;
 }
 
-/* Main loop: send the reply (or fold it into its group's). */
-static gboolean deliver(gpointer data)
+/* Folds a grouped job's reply into its group's; TRUE for the last job,
+ * which then carries the group's answer. */
+static gboolean group_settle(TesseraJob *job)
 {
-  g_autoptr(TesseraJob) job = data;
   TesseraJobGroup *group = job->group;
-  if (group != NULL) {
-    if (is_error_reply(&job->reply) && group->first_error.len == 0)
-      (void)tproto_put(&group->first_error, job->reply.data, job->reply.len);
-    if (--group->remaining > 0)
-      return G_SOURCE_REMOVE;
-    if (group->first_error.len > 0) {
-      tproto_buf_reset(&job->reply);
-      (void)tproto_put(&job->reply, group->first_error.data, group->first_error.len);
-    }
-    tproto_buf_free(&group->first_error);
-    g_free(group);
+  g_mutex_lock(&group->lock);
+  if (is_error_reply(&job->reply) && group->first_error.len == 0)
+    (void)tproto_put(&group->first_error, job->reply.data, job->reply.len);
+  gboolean last = --group->remaining == 0;
+  g_mutex_unlock(&group->lock);
+  if (!last)
+    return FALSE;
+  if (group->first_error.len > 0) {
+    tproto_buf_reset(&job->reply);
+    (void)tproto_put(&job->reply, group->first_error.data, group->first_error.len);
   }
-  if (job->reply.len == 0)
-    tessera_job_reply_error(job, TPROTO_ERR_INTERNAL, "the request produced no answer");
-  if (!job->conn->closed)
-    tessera_conn_send(job->conn, &job->reply);
-  return G_SOURCE_REMOVE;
+  tproto_buf_free(&group->first_error);
+  g_mutex_clear(&group->lock);
+  g_free(group);
+  return TRUE;
 }
 
 void tessera_job_finish(TesseraJob *job)
 {
-  g_main_context_invoke(NULL, deliver, job);
+  G_GNUC_UNUSED g_autoptr(TesseraJob) owned = job;
+  if (job->group != NULL && !group_settle(job))
+    return;
+  if (job->reply.len == 0)
+    tessera_job_reply_error(job, TPROTO_ERR_INTERNAL, "the request produced no answer");
+  /* Straight from the worker: the client is not kept waiting for a main
+   * loop wake-up. */
+  tessera_conn_send(job->conn, &job->reply);
 }

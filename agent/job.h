@@ -27,6 +27,7 @@ typedef enum {
 /* Several jobs answering one request (LOGOUT of every token): the reply is
  * sent when the last finishes, and is the first error if any failed. */
 typedef struct {
+  GMutex lock;
   guint remaining;
   tproto_buf first_error;
 } TesseraJobGroup;
@@ -62,5 +63,5 @@ void tessera_job_reply_error(TesseraJob *job, uint32_t code, const char *fmt, ..
     G_GNUC_PRINTF(3, 4);
 void tessera_job_reply_data(TesseraJob *job, const uint8_t *p, size_t n);
 void tessera_job_reply_ok(TesseraJob *job);
-/* Worker: hand the finished job back to the main loop. */
+/* Worker: sends the reply (if the client is still there) and frees. */
 void tessera_job_finish(TesseraJob *job);

@@ -9,6 +9,7 @@
 #include "uri.h"
 
 #include <gio/gio.h>
+#include <sched.h>
 #include <string.h>
 
 /* CK_TOKEN_INFO strings are blank padded, not NUL terminated. */
@@ -25,12 +26,38 @@ static char *padded_string(const CK_UTF8CHAR *p, gsize n)
   return s;
 }
 
-static void worker_run(gpointer data, gpointer user_data)
+/* After a job the worker spins this long for the next before it sleeps:
+ * waking a sleeping thread costs 20-40 us on a VM, more than a fast
+ * token's signature, and a client signing in a loop sends its next
+ * request within that time. An idle agent still sleeps. */
+#define SPIN_USEC 50
+
+/* Pushed by tessera_token_free: the worker ends after the jobs before it. */
+static TesseraJob stop_marker;
+
+static TesseraJob *next_job(GAsyncQueue *queue)
 {
-  TesseraJob *job = data;
-  TesseraToken *token = user_data;
-  operations_run(token, job);
-  tessera_job_finish(job);
+  TesseraJob *job = g_async_queue_try_pop(queue);
+  if (job != NULL)
+    return job;
+  gint64 deadline = g_get_monotonic_time() + SPIN_USEC;
+  do {
+    sched_yield();
+    job = g_async_queue_try_pop(queue);
+  } while (job == NULL && g_get_monotonic_time() < deadline);
+  return job != NULL ? job : g_async_queue_pop(queue);
+}
+
+static gpointer worker_main(gpointer data)
+{
+  TesseraToken *token = data;
+  for (;;) {
+    TesseraJob *job = next_job(token->queue);
+    if (job == &stop_marker)
+      return NULL;
+    operations_run(token, job);
+    tessera_job_finish(job);
+  }
 }
 
 static gboolean read_mechanisms(TesseraToken *token)
@@ -86,7 +113,9 @@ TesseraToken *tessera_token_open(CK_FUNCTION_LIST *module, const char *module_pa
    * the moment the agent accepts clients. */
   tessera_token_refresh(token);
 
-  token->worker = g_thread_pool_new(worker_run, token, 1, FALSE, error);
+  token->queue = g_async_queue_new();
+  g_autofree char *name = g_strdup_printf("token %lu", (unsigned long)slot);
+  token->worker = g_thread_try_new(name, worker_main, token, error);
   if (token->worker == NULL) {
     tessera_token_free(token);
     return NULL;
@@ -98,8 +127,11 @@ void tessera_token_free(TesseraToken *token)
 {
   if (token == NULL)
     return;
-  if (token->worker != NULL)
-    g_thread_pool_free(token->worker, FALSE, TRUE);
+  if (token->worker != NULL) {
+    g_async_queue_push(token->queue, &stop_marker);
+    g_thread_join(token->worker);
+  }
+  g_clear_pointer(&token->queue, g_async_queue_unref);
   if (token->session != CK_INVALID_HANDLE) {
     /* Shutting down ends the login: the next agent asks again. */
     token->module->C_Logout(token->session);
@@ -120,7 +152,7 @@ void tessera_token_free(TesseraToken *token)
 
 void tessera_token_submit(TesseraToken *token, TesseraJob *job)
 {
-  g_thread_pool_push(token->worker, job, NULL);
+  g_async_queue_push(token->queue, job);
 }
 
 GPtrArray *tessera_token_keys(TesseraToken *token)

@@ -29,7 +29,8 @@ typedef struct TesseraToken {
   gboolean logged_in;
   CK_FLAGS token_flags;
 
-  GThreadPool *worker;
+  GAsyncQueue *queue; /* of TesseraJob */
+  GThread *worker;
   /* worker only */
   CK_SESSION_HANDLE session;
   GHashTable *private_handles; /* CKA_ID (GBytes) -> CK_OBJECT_HANDLE */
