@@ -163,14 +163,21 @@ static void run_single_part(TesseraToken *token, TesseraJob *job, CK_MECHANISM *
   tproto_wipe(out, sizeof(out));
 }
 
+/* PSS and OAEP both name a hash and an MGF1 hash. */
+static void hash_params(const TesseraJob *job, CK_MECHANISM_TYPE *hash, CK_ULONG *mgf)
+{
+  CK_ULONG unused_mgf;
+  CK_MECHANISM_TYPE unused_hash;
+  (void)operations_hash_mechanism(job->hash, hash, &unused_mgf);
+  (void)operations_hash_mechanism(job->mgf_hash, &unused_hash, mgf);
+}
+
 static void run_sign(TesseraToken *token, TesseraJob *job)
 {
   CK_MECHANISM mech = { operations_ck_mechanism(job->mech), NULL, 0 };
   CK_RSA_PKCS_PSS_PARAMS pss;
   if (job->mech == TPROTO_MECH_RSA_PSS) {
-    (void)operations_hash_mechanism(job->hash, &pss.hashAlg, &pss.mgf);
-    CK_MECHANISM_TYPE unused;
-    (void)operations_hash_mechanism(job->mgf_hash, &unused, &pss.mgf);
+    hash_params(job, &pss.hashAlg, &pss.mgf);
     pss.sLen = job->salt_len;
     mech.pParameter = &pss;
     mech.ulParameterLen = sizeof(pss);
@@ -184,9 +191,7 @@ static void run_decrypt(TesseraToken *token, TesseraJob *job)
   CK_MECHANISM mech = { operations_ck_mechanism(job->mech), NULL, 0 };
   CK_RSA_PKCS_OAEP_PARAMS oaep;
   if (job->mech == TPROTO_MECH_RSA_OAEP) {
-    (void)operations_hash_mechanism(job->hash, &oaep.hashAlg, &oaep.mgf);
-    CK_MECHANISM_TYPE unused;
-    (void)operations_hash_mechanism(job->mgf_hash, &unused, &oaep.mgf);
+    hash_params(job, &oaep.hashAlg, &oaep.mgf);
     oaep.source = CKZ_DATA_SPECIFIED;
     oaep.pSourceData = job->label_len ? job->label : NULL;
     oaep.ulSourceDataLen = job->label_len;

@@ -31,12 +31,9 @@ static GBytes *bn_param(EVP_PKEY *pkey, const char *name)
   return g_bytes_new_take(buf, n);
 }
 
-static void test_rsa_from_attributes(void)
+/* The SPKI built from attributes is OpenSSL's own, and describes itself. */
+static void assert_same_key(GBytes *built, EVP_PKEY *pkey, uint8_t want_type, uint32_t want_bits)
 {
-  g_autoptr(EVP_PKEY) pkey = EVP_RSA_gen(2048);
-  g_autoptr(GBytes) n = bn_param(pkey, OSSL_PKEY_PARAM_RSA_N);
-  g_autoptr(GBytes) e = bn_param(pkey, OSSL_PKEY_PARAM_RSA_E);
-  g_autoptr(GBytes) built = pubkey_spki_from_rsa(n, e);
   g_autoptr(GBytes) expected = spki_of(pkey);
   g_assert_nonnull(built);
   g_assert_true(g_bytes_equal(built, expected));
@@ -44,9 +41,18 @@ static void test_rsa_from_attributes(void)
   uint32_t bits;
   gsize size;
   g_assert_true(pubkey_describe(built, &type, &bits, &size));
-  g_assert_cmpuint(type, ==, TPROTO_KEY_RSA);
-  g_assert_cmpuint(bits, ==, 2048);
-  g_assert_cmpuint(size, ==, 256);
+  g_assert_cmpuint(type, ==, want_type);
+  g_assert_cmpuint(bits, ==, want_bits);
+  g_assert_cmpuint(size, ==, (want_bits + 7) / 8);
+}
+
+static void test_rsa_from_attributes(void)
+{
+  g_autoptr(EVP_PKEY) pkey = EVP_RSA_gen(2048);
+  g_autoptr(GBytes) n = bn_param(pkey, OSSL_PKEY_PARAM_RSA_N);
+  g_autoptr(GBytes) e = bn_param(pkey, OSSL_PKEY_PARAM_RSA_E);
+  g_autoptr(GBytes) built = pubkey_spki_from_rsa(n, e);
+  assert_same_key(built, pkey, TPROTO_KEY_RSA, 2048);
 }
 
 /* CKA_EC_POINT comes DER-wrapped (the spec) or raw (some modules). */
@@ -63,16 +69,7 @@ static void check_ec(gboolean wrapped)
   g_autoptr(GBytes) params = g_bytes_new_static(secp384r1, sizeof(secp384r1));
   g_autoptr(GBytes) q = wrapped ? g_bytes_new(point, plen + 2) : g_bytes_new(point + 2, plen);
   g_autoptr(GBytes) built = pubkey_spki_from_ec(params, q);
-  g_autoptr(GBytes) expected = spki_of(pkey);
-  g_assert_nonnull(built);
-  g_assert_true(g_bytes_equal(built, expected));
-  uint8_t type;
-  uint32_t bits;
-  gsize size;
-  g_assert_true(pubkey_describe(built, &type, &bits, &size));
-  g_assert_cmpuint(type, ==, TPROTO_KEY_EC);
-  g_assert_cmpuint(bits, ==, 384);
-  g_assert_cmpuint(size, ==, 48);
+  assert_same_key(built, pkey, TPROTO_KEY_EC, 384);
 }
 
 static void test_ec_wrapped_point(void)
