@@ -18,14 +18,21 @@
 
 static gint64 started_at;
 
-static void send_frame(TesseraConn *conn, int (*encode)(tproto_buf *, gpointer), gpointer msg)
+static void send_frame(TesseraConn *conn, uint32_t id,
+                       int (*encode)(tproto_buf *, gpointer), gpointer msg)
 {
   tproto_buf b;
   tproto_buf_init(&b);
-  if (encode(&b, msg) == TPROTO_OK)
+  int r = encode(&b, msg);
+  if (r == TPROTO_OK) {
     tessera_conn_send(conn, &b);
-  else
-    g_warning("cannot encode a reply for %s", conn->peer_name);
+  } else {
+    /* Every request gets an answer, even when ours cannot be encoded. */
+    g_warning("cannot encode a reply for %s (%d)", conn->peer_name, r);
+    tessera_conn_send_error(conn, id, TPROTO_ERR_INTERNAL,
+                            r == TPROTO_E_TOO_LARGE ? "the reply is too large for one frame"
+                                                    : "the reply could not be encoded");
+  }
   tproto_buf_free(&b);
 }
 
@@ -80,7 +87,7 @@ static void process_hello(TesseraConn *conn, const tproto_header *h, tproto_buf 
                      TPROTO_CAP_SIGN | TPROTO_CAP_DECRYPT | TPROTO_CAP_DERIVE | TPROTO_CAP_LOGIN |
                          TPROTO_CAP_PIPELINE,
                      TPROTO_MAX_FRAME } };
-  send_frame(conn, encode_hello_reply, &r);
+  send_frame(conn, h->id, encode_hello_reply, &r);
 }
 
 /* ---- STATUS ---- */
@@ -106,7 +113,7 @@ static void process_status(TesseraConn *conn, const tproto_header *h, tproto_buf
                     { tproto_str(TESSERA_VERSION), (uint32_t)getpid(),
                       (uint64_t)((g_get_monotonic_time() - started_at) / G_USEC_PER_SEC),
                       tessera_conn_count(), registry_tokens()->len, registry_key_count() } };
-  send_frame(conn, encode_status, &r);
+  send_frame(conn, h->id, encode_status, &r);
 }
 
 /* ---- LIST_TOKENS ---- */
@@ -140,16 +147,17 @@ static void process_list_tokens(TesseraConn *conn, const tproto_header *h, tprot
     g_array_append_val(out, e);
   }
   TokensReply r = { h->id, out };
-  send_frame(conn, encode_tokens, &r);
+  send_frame(conn, h->id, encode_tokens, &r);
 }
 
 /* ---- LIST_KEYS ---- */
 
-static tproto_bytes view_of(GBytes *b)
+/* A field over its wire limit is left out rather than failing the list. */
+static tproto_bytes view_of(GBytes *b, gsize limit)
 {
   gsize n = 0;
   const void *p = b ? g_bytes_get_data(b, &n) : NULL;
-  return tproto_mem(p, n);
+  return n <= limit ? tproto_mem(p, n) : tproto_mem(NULL, 0);
 }
 
 static void append_keys(GArray *out, GPtrArray *holds, TesseraToken *t)
@@ -159,7 +167,8 @@ static void append_keys(GArray *out, GPtrArray *holds, TesseraToken *t)
   for (guint j = 0; j < keys->len; j++) {
     TesseraKey *k = keys->pdata[j];
     tproto_key e = { tproto_str(k->id), tproto_str(k->label), tproto_str(t->id), k->key_type,
-                     k->bits, k->ops, k->flags, view_of(k->cert), view_of(k->spki) };
+                     k->bits, k->ops, k->flags, view_of(k->cert, TPROTO_MAX_CERT),
+                     view_of(k->spki, TPROTO_MAX_CERT) };
     g_array_append_val(out, e);
   }
 }
@@ -200,7 +209,7 @@ static void process_list_keys(TesseraConn *conn, const tproto_header *h, tproto_
       append_keys(out, holds, all->pdata[i]);
   }
   KeysReply r = { h->id, out };
-  send_frame(conn, encode_keys, &r);
+  send_frame(conn, h->id, encode_keys, &r);
 }
 
 /* ---- SIGN, DECRYPT, DERIVE: checks shared by the key operations ---- */

@@ -51,7 +51,8 @@ size_t tproto_buf_remaining(const tproto_buf *b)
 
 const uint8_t *tproto_buf_read_ptr(const tproto_buf *b)
 {
-  return b->data + b->off;
+  /* A fresh buffer has no storage; NULL + 0 is undefined in C. */
+  return b->data ? b->data + b->off : (const uint8_t *)"";
 }
 
 void tproto_buf_consume(tproto_buf *b, size_t n)
@@ -80,7 +81,7 @@ static int reserve(tproto_buf *b, size_t n)
     return TPROTO_OK;
   size_t cap = b->cap ? b->cap : 256;
   while (cap < need)
-    cap *= 2;
+    cap = cap > SIZE_MAX / 2 ? need : cap * 2; /* a caller-set max may be huge */
   /* Grow by copy, not realloc, so old contents can be wiped. */
   uint8_t *p = malloc(cap);
   if (p == NULL)
@@ -120,13 +121,16 @@ int tproto_put_u32(tproto_buf *b, uint32_t v)
 
 int tproto_put_u64(tproto_buf *b, uint64_t v)
 {
-  int r = tproto_put_u32(b, (uint32_t)(v >> 32));
-  return r < 0 ? r : tproto_put_u32(b, (uint32_t)v);
+  /* One put, so a failure cannot leave half the value behind. */
+  uint8_t be[8];
+  for (int i = 0; i < 8; i++)
+    be[i] = (uint8_t)(v >> (56 - 8 * i));
+  return tproto_put(b, be, sizeof(be));
 }
 
 int tproto_put_bytes(tproto_buf *b, const void *p, size_t n)
 {
-  if (n > UINT32_MAX)
+  if (n > UINT32_MAX || n > SIZE_MAX - 4) /* the second matters where size_t is 32 bits */
     return TPROTO_E_TOO_LARGE;
   int r = reserve(b, 4 + n);
   if (r < 0)
@@ -256,6 +260,8 @@ int tproto_get_text(tproto_buf *b, size_t max, tproto_bytes *out)
 
 char *tproto_bytes_strdup(tproto_bytes v)
 {
+  if (v.len == SIZE_MAX)
+    return NULL;
   char *s = malloc(v.len + 1);
   if (s == NULL)
     return NULL;

@@ -20,7 +20,7 @@ typedef struct {
   size_t len; /* bytes written */
   size_t off; /* read offset */
   size_t cap;
-  size_t max; /* hard limit on len; 0 = TPROTO_MAX_FRAME */
+  size_t max; /* hard limit on len; 0 = one whole frame (TPROTO_MAX_FRAME + header) */
 } tproto_buf;
 
 /* A borrowed view into a buffer; valid while the buffer is unchanged. */

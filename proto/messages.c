@@ -45,8 +45,10 @@ int tproto_frame_open(const uint8_t *frame, size_t len, tproto_header *h, tproto
   int r = tproto_frame_peek(frame, len, &flen);
   if (r < 0)
     return r;
-  if (r == 0 || flen != len)
+  if (r == 0)
     return TPROTO_E_TRUNCATED;
+  if (flen != len)
+    return TPROTO_E_INVALID; /* bytes after the frame */
   tproto_buf_init_const(body, frame, len);
   body->off = 4;
   TRY(tproto_get_u8(body, &h->type));
@@ -54,22 +56,60 @@ int tproto_frame_open(const uint8_t *frame, size_t len, tproto_header *h, tproto
   return TPROTO_OK;
 }
 
+/* Cuts b back to start, wiping the tail: a dropped frame may hold a PIN. */
+static void drop_from(tproto_buf *b, size_t start)
+{
+  if (b->cap == 0 || start >= b->len)
+    return;
+  tproto_wipe(b->data + start, b->len - start);
+  b->len = start;
+}
+
 int tproto_frame_begin(tproto_buf *b, uint8_t type, uint32_t id, size_t *start)
 {
+  /* One put, so a failure leaves no partial header behind. */
+  uint8_t header[TPROTO_HEADER_LEN] = { 0, 0, 0, 0, type, (uint8_t)(id >> 24), (uint8_t)(id >> 16),
+                                        (uint8_t)(id >> 8), (uint8_t)id };
   *start = b->len;
-  TRY(tproto_put_u32(b, 0));
-  TRY(tproto_put_u8(b, type));
-  return tproto_put_u32(b, id);
+  return tproto_put(b, header, sizeof(header));
 }
 
 int tproto_frame_end(tproto_buf *b, size_t start)
 {
+  if (start > b->len || b->len - start < TPROTO_HEADER_LEN)
+    return TPROTO_E_INVALID; /* not a frame started by tproto_frame_begin */
   size_t n = b->len - start - 4;
   if (n > TPROTO_MAX_FRAME) {
-    b->len = start; /* drop the oversized frame whole */
+    drop_from(b, start); /* drop the oversized frame whole */
     return TPROTO_E_TOO_LARGE;
   }
   return tproto_poke_u32(b, start, (uint32_t)n);
+}
+
+/* Encoders apply the decoders' limits, so a frame that encodes is a frame
+ * the peer accepts: failing here names the culprit, failing there would
+ * only say PROTOCOL. */
+static int put_text(tproto_buf *b, tproto_bytes v, size_t max)
+{
+  if (v.len > max)
+    return TPROTO_E_TOO_LARGE;
+  size_t at = b->len;
+  TRY(tproto_put_view(b, v));
+  /* Re-read the field with the decoder's own check (UTF-8, no NUL). */
+  tproto_buf written;
+  tproto_bytes unused;
+  tproto_buf_init_const(&written, b->data + at, b->len - at);
+  int r = tproto_get_text(&written, max, &unused);
+  if (r < 0)
+    drop_from(b, at);
+  return r;
+}
+
+static int put_data(tproto_buf *b, tproto_bytes v, size_t max)
+{
+  if (v.len > max)
+    return TPROTO_E_TOO_LARGE;
+  return tproto_put_view(b, v);
 }
 
 /* Encoders share one shape: begin, fields, end; a failed field drops the
@@ -84,7 +124,7 @@ int tproto_frame_end(tproto_buf *b, size_t start)
         r_ = tproto_frame_end((b), start_);                                                        \
     }                                                                                              \
     if (r_ < 0)                                                                                    \
-      (b)->len = start_ <= (b)->len ? start_ : (b)->len;                                           \
+      drop_from((b), start_);                                                                      \
     return r_;                                                                                     \
   } while (0)
 
@@ -92,13 +132,15 @@ static int put_hello(tproto_buf *b, const tproto_hello *m)
 {
   if (m->n_options > TPROTO_MAX_HELLO_OPTIONS)
     return TPROTO_E_TOO_LARGE;
+  if (m->version_min > m->version_max)
+    return TPROTO_E_INVALID;
   TRY(tproto_put_u32(b, m->version_min));
   TRY(tproto_put_u32(b, m->version_max));
-  TRY(tproto_put_view(b, m->client_name));
+  TRY(put_text(b, m->client_name, TPROTO_MAX_TEXT));
   TRY(tproto_put_u32(b, m->n_options));
   for (uint32_t i = 0; i < m->n_options; i++) {
-    TRY(tproto_put_view(b, m->option_keys[i]));
-    TRY(tproto_put_view(b, m->option_values[i]));
+    TRY(put_text(b, m->option_keys[i], TPROTO_MAX_TEXT));
+    TRY(put_text(b, m->option_values[i], TPROTO_MAX_TEXT));
   }
   return TPROTO_OK;
 }
@@ -115,17 +157,17 @@ int tproto_enc_empty(tproto_buf *b, uint8_t type, uint32_t id)
 
 int tproto_enc_list_keys(tproto_buf *b, uint32_t id, tproto_bytes token)
 {
-  ENCODE(b, TPROTO_LIST_KEYS, id, tproto_put_view(b, token));
+  ENCODE(b, TPROTO_LIST_KEYS, id, put_text(b, token, TPROTO_MAX_TEXT));
 }
 
 static int put_sign(tproto_buf *b, const tproto_sign *m)
 {
-  TRY(tproto_put_view(b, m->key));
+  TRY(put_text(b, m->key, TPROTO_MAX_TEXT));
   TRY(tproto_put_u8(b, m->mech));
   TRY(tproto_put_u8(b, m->hash));
   TRY(tproto_put_u8(b, m->mgf_hash));
   TRY(tproto_put_u32(b, m->salt_len));
-  return tproto_put_view(b, m->data);
+  return put_data(b, m->data, TPROTO_MAX_DATA);
 }
 
 int tproto_enc_sign(tproto_buf *b, uint32_t id, const tproto_sign *m)
@@ -135,12 +177,12 @@ int tproto_enc_sign(tproto_buf *b, uint32_t id, const tproto_sign *m)
 
 static int put_decrypt(tproto_buf *b, const tproto_decrypt *m)
 {
-  TRY(tproto_put_view(b, m->key));
+  TRY(put_text(b, m->key, TPROTO_MAX_TEXT));
   TRY(tproto_put_u8(b, m->mech));
   TRY(tproto_put_u8(b, m->hash));
   TRY(tproto_put_u8(b, m->mgf_hash));
-  TRY(tproto_put_view(b, m->label));
-  return tproto_put_view(b, m->data);
+  TRY(put_data(b, m->label, TPROTO_MAX_DATA));
+  return put_data(b, m->data, TPROTO_MAX_DATA);
 }
 
 int tproto_enc_decrypt(tproto_buf *b, uint32_t id, const tproto_decrypt *m)
@@ -150,9 +192,9 @@ int tproto_enc_decrypt(tproto_buf *b, uint32_t id, const tproto_decrypt *m)
 
 static int put_derive(tproto_buf *b, const tproto_derive *m)
 {
-  TRY(tproto_put_view(b, m->key));
+  TRY(put_text(b, m->key, TPROTO_MAX_TEXT));
   TRY(tproto_put_u8(b, m->mech));
-  return tproto_put_view(b, m->peer);
+  return put_data(b, m->peer, TPROTO_MAX_DATA);
 }
 
 int tproto_enc_derive(tproto_buf *b, uint32_t id, const tproto_derive *m)
@@ -162,8 +204,8 @@ int tproto_enc_derive(tproto_buf *b, uint32_t id, const tproto_derive *m)
 
 static int put_login(tproto_buf *b, const tproto_login *m)
 {
-  TRY(tproto_put_view(b, m->token));
-  return tproto_put_view(b, m->pin);
+  TRY(put_text(b, m->token, TPROTO_MAX_TEXT));
+  return put_data(b, m->pin, TPROTO_MAX_PIN);
 }
 
 int tproto_enc_login(tproto_buf *b, uint32_t id, const tproto_login *m)
@@ -173,16 +215,21 @@ int tproto_enc_login(tproto_buf *b, uint32_t id, const tproto_login *m)
 
 int tproto_enc_logout(tproto_buf *b, uint32_t id, tproto_bytes token)
 {
-  ENCODE(b, TPROTO_LOGOUT, id, tproto_put_view(b, token));
+  ENCODE(b, TPROTO_LOGOUT, id, put_text(b, token, TPROTO_MAX_TEXT));
 }
 
 static int put_error(tproto_buf *b, uint32_t code, const char *message)
 {
   TRY(tproto_put_u32(b, code));
+  /* Messages are advisory: shorten or drop them rather than fail. */
   tproto_bytes m = tproto_str(message);
-  if (m.len > TPROTO_MAX_TEXT)
-    m.len = TPROTO_MAX_TEXT; /* messages are advisory; never fail on length */
-  return tproto_put_view(b, m);
+  if (m.len > TPROTO_MAX_TEXT) {
+    m.len = TPROTO_MAX_TEXT;
+    while (m.len > 0 && (m.ptr[m.len] & 0xc0) == 0x80)
+      m.len--; /* cut before the character that does not fit, not inside it */
+  }
+  int r = put_text(b, m, TPROTO_MAX_TEXT);
+  return r == TPROTO_E_INVALID ? tproto_put_view(b, tproto_str("")) : r;
 }
 
 int tproto_enc_error(tproto_buf *b, uint32_t id, uint32_t code, const char *message)
@@ -193,7 +240,7 @@ int tproto_enc_error(tproto_buf *b, uint32_t id, uint32_t code, const char *mess
 static int put_hello_reply(tproto_buf *b, const tproto_hello_reply *m)
 {
   TRY(tproto_put_u32(b, m->version));
-  TRY(tproto_put_view(b, m->agent_name));
+  TRY(put_text(b, m->agent_name, TPROTO_MAX_TEXT));
   TRY(tproto_put_u32(b, m->capabilities));
   return tproto_put_u32(b, m->max_frame);
 }
@@ -205,7 +252,7 @@ int tproto_enc_hello_reply(tproto_buf *b, uint32_t id, const tproto_hello_reply 
 
 static int put_status(tproto_buf *b, const tproto_status *m)
 {
-  TRY(tproto_put_view(b, m->agent_version));
+  TRY(put_text(b, m->agent_version, TPROTO_MAX_TEXT));
   TRY(tproto_put_u32(b, m->pid));
   TRY(tproto_put_u64(b, m->uptime_s));
   TRY(tproto_put_u32(b, m->n_clients));
@@ -220,12 +267,12 @@ int tproto_enc_status(tproto_buf *b, uint32_t id, const tproto_status *m)
 
 static int put_token(tproto_buf *b, const tproto_token *t)
 {
-  TRY(tproto_put_view(b, t->id));
-  TRY(tproto_put_view(b, t->label));
-  TRY(tproto_put_view(b, t->manufacturer));
-  TRY(tproto_put_view(b, t->model));
-  TRY(tproto_put_view(b, t->serial));
-  TRY(tproto_put_view(b, t->module));
+  TRY(put_text(b, t->id, TPROTO_MAX_TEXT));
+  TRY(put_text(b, t->label, TPROTO_MAX_TEXT));
+  TRY(put_text(b, t->manufacturer, TPROTO_MAX_TEXT));
+  TRY(put_text(b, t->model, TPROTO_MAX_TEXT));
+  TRY(put_text(b, t->serial, TPROTO_MAX_TEXT));
+  TRY(put_text(b, t->module, TPROTO_MAX_TEXT));
   TRY(tproto_put_u32(b, t->flags));
   return tproto_put_u32(b, t->n_keys);
 }
@@ -247,15 +294,15 @@ int tproto_enc_tokens(tproto_buf *b, uint32_t id, const tproto_token *t, size_t 
 
 static int put_key(tproto_buf *b, const tproto_key *k)
 {
-  TRY(tproto_put_view(b, k->id));
-  TRY(tproto_put_view(b, k->label));
-  TRY(tproto_put_view(b, k->token_id));
+  TRY(put_text(b, k->id, TPROTO_MAX_TEXT));
+  TRY(put_text(b, k->label, TPROTO_MAX_TEXT));
+  TRY(put_text(b, k->token_id, TPROTO_MAX_TEXT));
   TRY(tproto_put_u8(b, k->key_type));
   TRY(tproto_put_u32(b, k->bits));
   TRY(tproto_put_u32(b, k->ops));
   TRY(tproto_put_u32(b, k->flags));
-  TRY(tproto_put_view(b, k->cert));
-  return tproto_put_view(b, k->spki);
+  TRY(put_data(b, k->cert, TPROTO_MAX_CERT));
+  return put_data(b, k->spki, TPROTO_MAX_CERT);
 }
 
 static int put_keys(tproto_buf *b, const tproto_key *k, size_t n)
@@ -275,7 +322,7 @@ int tproto_enc_keys(tproto_buf *b, uint32_t id, const tproto_key *k, size_t n)
 
 int tproto_enc_data(tproto_buf *b, uint32_t id, tproto_bytes data)
 {
-  ENCODE(b, TPROTO_R_DATA, id, tproto_put_view(b, data));
+  ENCODE(b, TPROTO_R_DATA, id, put_data(b, data, TPROTO_MAX_DATA));
 }
 
 /* ---- decoders ---- */
@@ -510,6 +557,8 @@ const char *tproto_hash_name(uint8_t hash)
 
 int tproto_hash_from_name(const char *name)
 {
+  if (name == NULL)
+    return -1;
   for (size_t i = 0; i < sizeof(hashes) / sizeof(hashes[0]); i++)
     if (strcmp(hashes[i].name, name) == 0)
       return hashes[i].id;

@@ -2,7 +2,8 @@
  *
  * proto/PROTOCOL.md is the normative description; this header mirrors it.
  * Decoders return borrowed views into the frame (no allocation), reject
- * trailing bytes and enforce every limit below.
+ * trailing bytes and enforce every limit below; encoders enforce the same
+ * limits, so one side never produces what the other must refuse.
  */
 #pragma once
 
