@@ -133,7 +133,7 @@ typedef CK_RV (*InitFn)(CK_SESSION_HANDLE, CK_MECHANISM_PTR, CK_OBJECT_HANDLE);
 typedef CK_RV (*RunFn)(CK_SESSION_HANDLE, CK_BYTE_PTR, CK_ULONG, CK_BYTE_PTR, CK_ULONG_PTR);
 
 static void run_single_part(TesseraToken *token, TesseraJob *job, CK_MECHANISM *mech,
-                            InitFn init, RunFn run, const char *init_name)
+                            InitFn init, const char *init_name, RunFn run, const char *run_name)
 {
   CK_OBJECT_HANDLE h;
   if (!resolve_handle(token, job, &h))
@@ -156,10 +156,14 @@ static void run_single_part(TesseraToken *token, TesseraJob *job, CK_MECHANISM *
   CK_BYTE out[MAX_OUTPUT];
   CK_ULONG out_len = sizeof(out);
   rv = run(token->session, job->data, job->data_len, out, &out_len);
+  /* SoftHSM answers a padding failure with CKR_GENERAL_ERROR: once init
+   * accepted key and parameters, that can only be the ciphertext. */
+  if (rv == CKR_GENERAL_ERROR && job->kind == JOB_DECRYPT)
+    rv = CKR_ENCRYPTED_DATA_INVALID;
   if (rv == CKR_OK)
     tessera_job_reply_data(job, out, out_len);
   else
-    reply_ckr(token, job, rv, init_name);
+    reply_ckr(token, job, rv, run_name);
   tproto_wipe(out, sizeof(out));
 }
 
@@ -182,8 +186,8 @@ static void run_sign(TesseraToken *token, TesseraJob *job)
     mech.pParameter = &pss;
     mech.ulParameterLen = sizeof(pss);
   }
-  run_single_part(token, job, &mech, token->module->C_SignInit, token->module->C_Sign,
-                  "C_SignInit");
+  run_single_part(token, job, &mech, token->module->C_SignInit, "C_SignInit",
+                  token->module->C_Sign, "C_Sign");
 }
 
 static void run_decrypt(TesseraToken *token, TesseraJob *job)
@@ -198,8 +202,8 @@ static void run_decrypt(TesseraToken *token, TesseraJob *job)
     mech.pParameter = &oaep;
     mech.ulParameterLen = sizeof(oaep);
   }
-  run_single_part(token, job, &mech, token->module->C_DecryptInit, token->module->C_Decrypt,
-                  "C_DecryptInit");
+  run_single_part(token, job, &mech, token->module->C_DecryptInit, "C_DecryptInit",
+                  token->module->C_Decrypt, "C_Decrypt");
 }
 
 static void run_derive(TesseraToken *token, TesseraJob *job)
@@ -267,10 +271,16 @@ static void run_login(TesseraToken *token, TesseraJob *job)
   CK_RV rv = token->module->C_Login(token->session, CKU_USER, job->data, job->data_len);
   switch (rv) {
   case CKR_OK:
-  case CKR_USER_ALREADY_LOGGED_IN:
     g_message("logged in to token '%s'", token->label);
     tessera_token_refresh(token);
     tessera_job_reply_ok(job);
+    return;
+  case CKR_USER_ALREADY_LOGGED_IN:
+    /* The token did not look at this PIN: success would vouch for it. */
+    tessera_job_reply_error(job, TPROTO_ERR_ALREADY_LOGGED_IN,
+                            "token '%s' is already logged in (the PIN was not checked); "
+                            "`tessera logout %s` first to log in again",
+                            token->label, token->label);
     return;
   case CKR_PIN_INCORRECT:
     g_message("wrong PIN for token '%s'", token->label);
