@@ -5,7 +5,14 @@
  * A connection is not thread-safe; use one per thread or lock around it.
  * Every call returns TESSERA_OK (0) or a negative local error
  * (TESSERA_E_*) or a positive agent error code (enum tproto_error_code in
- * proto/messages.h); tessera_client_last_error() gives the message.
+ * proto/messages.h, installed as <tessera/messages.h>);
+ * tessera_client_last_error() gives the message.
+ *
+ * One request at a time: each call sends a request with a fresh id and
+ * waits for the reply carrying that id. After TESSERA_E_IO or
+ * TESSERA_E_PROTOCOL (including a reply with another id) the connection is
+ * closed and every later call fails with TESSERA_E_IO: reconnect.
+ * Writes use MSG_NOSIGNAL, so a vanished agent never raises SIGPIPE.
  */
 #pragma once
 
@@ -58,13 +65,17 @@ typedef struct {
  * when neither variable is set. */
 char *tessera_default_socket_path(void);
 
-/* Connects (path NULL = default) and performs HELLO. client_name shows up
- * in the agent's logs. On failure *out is NULL and, when err_msg is not
- * NULL, *err_msg receives a malloc'd explanation. */
+/* Connects (path NULL = default) and performs HELLO (protocol version 1).
+ * client_name (NULL = "libtessera-client") shows up in the agent's logs.
+ * On failure *out is NULL and, when err_msg is not NULL, *err_msg receives
+ * a malloc'd explanation (free()); for TESSERA_E_CONNECT it is the reason
+ * only, e.g. "No such file or directory", without the path. An agent that
+ * refuses the connection (e.g. another uid) yields its positive code. */
 int tessera_client_connect(const char *path, const char *client_name, tessera_client **out,
                            char **err_msg);
 /* Context the agent may need on the client's behalf (DISPLAY, TERM, ...),
- * sent in HELLO; the agent ignores keys it does not know. */
+ * sent in HELLO; the agent ignores keys it does not know. At most 32
+ * options; key non-empty, value NULL = "". */
 typedef struct {
   const char *key;
   const char *value;
@@ -92,8 +103,9 @@ int tessera_list_keys(tessera_client *c, const char *token_filter, tessera_key *
 void tessera_keys_free(tessera_key *k, size_t n);
 
 /* Private-key operations. key: a key id, PKCS#11 URI, label or unique id
- * prefix (the agent resolves it). Output is malloc'd; free with
- * tessera_free_secret (which wipes) or free().
+ * prefix (the agent resolves it). Output is malloc'd (never NULL on
+ * success, even when empty); free with tessera_free_secret (which wipes)
+ * or free(). On failure *out is NULL and *out_len 0.
  *  - RSA PKCS#1 v1.5: data = DER DigestInfo; hash/mgf/salt ignored.
  *  - RSA-PSS: data = digest; hash, mgf_hash, salt_len as in PKCS#11.
  *  - ECDSA: data = digest; signature is raw r||s (each half the size of
@@ -108,11 +120,13 @@ int tessera_decrypt(tessera_client *c, const char *key, uint8_t mech, uint8_t ha
 /* ECDH (TPROTO_MECH_ECDH): peer = uncompressed point; out = shared x. */
 int tessera_derive(tessera_client *c, const char *key, uint8_t mech, const uint8_t *peer,
                    size_t peer_len, uint8_t **out, size_t *out_len);
-/* token: token URI, label or serial. The PIN is sent once and not kept. */
+/* token: token URI, label or serial. The PIN is sent once and not kept;
+ * the request buffer that carried it is wiped. */
 int tessera_login(tessera_client *c, const char *token, const char *pin, size_t pin_len);
 /* token NULL or "" logs out every token. */
 int tessera_logout(tessera_client *c, const char *token);
 
+/* Wipes len bytes at p, then free()s it; NULL is fine. */
 void tessera_free_secret(void *p, size_t len);
 
 #ifdef __cplusplus
