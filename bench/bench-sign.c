@@ -1,0 +1,258 @@
+/* bench-sign — what the agent costs: the same SoftHSM2 key signs directly
+ * through PKCS#11 and through tessera-agent, and the two are compared.
+ *
+ *   bench-sign --pin PIN [--socket PATH] [--module PATH] [--token LABEL]
+ *              [--ec-key-id HEX] [--rsa-key-id HEX] [--iterations N]
+ */
+#include "agent-path.h"
+#include "bench-error.h"
+#include "messages.h"
+#include "p11-direct.h"
+#include "tessera-client.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SHA256_LEN 32
+#define MAX_SIGNATURE 1024 /* RSA-8192 */
+
+/* DER prefix of a SHA-256 DigestInfo (RFC 8017, section 9.2, note 1). */
+static const guint8 sha256_digest_info_prefix[] = {
+  0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01,
+  0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20,
+};
+
+typedef struct {
+  const char *name;
+  GBytes *ckaid;
+  CK_MECHANISM_TYPE ck_mech;
+  guint8 proto_mech;
+  const guint8 *input;
+  gsize input_len;
+  guint iterations;
+} BenchCase;
+
+typedef gboolean (*SignOnce)(gpointer ctx, guint8 *sig, gsize *sig_len, GError **error);
+
+typedef struct {
+  BenchDirect *direct;
+  CK_OBJECT_HANDLE key;
+  const BenchCase *bcase;
+} DirectCtx;
+
+typedef struct {
+  BenchAgent *agent;
+  char *key_uri;
+  const BenchCase *bcase;
+} AgentCtx;
+
+static gboolean direct_sign_once(gpointer ctx, guint8 *sig, gsize *sig_len, GError **error)
+{
+  DirectCtx *d = ctx;
+  return bench_direct_sign(d->direct, d->key, d->bcase->ck_mech, d->bcase->input,
+                           d->bcase->input_len, sig, sig_len, error);
+}
+
+static gboolean agent_sign_once(gpointer ctx, guint8 *sig, gsize *sig_len, GError **error)
+{
+  AgentCtx *a = ctx;
+  return bench_agent_sign(a->agent, a->key_uri, a->bcase->proto_mech, a->bcase->input,
+                          a->bcase->input_len, sig, sig_len, error);
+}
+
+static gboolean run_n(SignOnce op, gpointer ctx, guint n, GError **error)
+{
+  guint8 sig[MAX_SIGNATURE];
+  for (guint i = 0; i < n; i++) {
+    gsize sig_len = sizeof(sig);
+    if (!op(ctx, sig, &sig_len, error))
+      return FALSE;
+  }
+  return TRUE;
+}
+
+/* Microseconds per operation over n timed calls, after a short warm-up that
+ * fills caches and lets the agent's worker threads start. */
+static gboolean time_op(SignOnce op, gpointer ctx, guint n, double *us_per_op, GError **error)
+{
+  if (!run_n(op, ctx, MAX(n / 10, 5), error))
+    return FALSE;
+  gint64 start = g_get_monotonic_time();
+  if (!run_n(op, ctx, n, error))
+    return FALSE;
+  *us_per_op = (double)(g_get_monotonic_time() - start) / n;
+  return TRUE;
+}
+
+/* PKCS#1 v1.5 is deterministic: both paths must give the same bytes, which
+ * shows the agent signed what the benchmark meant it to. ECDSA is randomised,
+ * so only its raw r||s length is checked. */
+static gboolean cross_check(DirectCtx *dc, AgentCtx *ac, GError **error)
+{
+  guint8 a[MAX_SIGNATURE], b[MAX_SIGNATURE];
+  gsize a_len = sizeof(a), b_len = sizeof(b);
+  if (!direct_sign_once(dc, a, &a_len, error) || !agent_sign_once(ac, b, &b_len, error))
+    return FALSE;
+  gboolean same = dc->bcase->ck_mech == CKM_RSA_PKCS
+                      ? a_len == b_len && memcmp(a, b, a_len) == 0
+                      : a_len == b_len;
+  if (!same)
+    g_set_error(error, BENCH_ERROR, 0, "%s: the agent's signature differs from the direct one",
+                dc->bcase->name);
+  return same;
+}
+
+static gboolean bench_case(BenchDirect *direct, BenchAgent *agent, const BenchCase *bcase,
+                           GError **error)
+{
+  DirectCtx dc = { direct, CK_INVALID_HANDLE, bcase };
+  dc.key = bench_direct_find_key(direct, bcase->ckaid, error);
+  if (dc.key == CK_INVALID_HANDLE)
+    return FALSE;
+  g_autofree char *key_uri = bench_agent_key_uri(agent, bcase->ckaid);
+  AgentCtx ac = { agent, key_uri, bcase };
+
+  if (!cross_check(&dc, &ac, error))
+    return FALSE;
+  double direct_us, agent_us;
+  if (!time_op(direct_sign_once, &dc, bcase->iterations, &direct_us, error) ||
+      !time_op(agent_sign_once, &ac, bcase->iterations, &agent_us, error))
+    return FALSE;
+  printf("%-9s direct %7.1f us/op   agent %7.1f us/op   ratio %.2f   (%u ops each)\n",
+         bcase->name, direct_us, agent_us, agent_us / direct_us, bcase->iterations);
+  fflush(stdout);
+  return TRUE;
+}
+
+static GBytes *parse_hex(const char *option, const char *hex, GError **error)
+{
+  size_t n = strlen(hex);
+  if (n == 0 || n % 2 != 0) {
+    g_set_error(error, BENCH_ERROR, 0, "%s: '%s' is not an even number of hex digits", option,
+                hex);
+    return NULL;
+  }
+  g_autofree guint8 *bytes = g_malloc(n / 2);
+  for (size_t i = 0; i < n / 2; i++) {
+    int hi = g_ascii_xdigit_value(hex[2 * i]), lo = g_ascii_xdigit_value(hex[2 * i + 1]);
+    if (hi < 0 || lo < 0) {
+      g_set_error(error, BENCH_ERROR, 0, "%s: '%s' is not hex", option, hex);
+      return NULL;
+    }
+    bytes[i] = (guint8)(hi << 4 | lo);
+  }
+  return g_bytes_new_take(g_steal_pointer(&bytes), n / 2);
+}
+
+typedef struct {
+  char *module, *socket, *token, *pin, *ec_key_id, *rsa_key_id;
+  gint iterations;
+} Options;
+
+static void options_clear(Options *o)
+{
+  g_free(o->module);
+  g_free(o->socket);
+  g_free(o->token);
+  if (o->pin)
+    explicit_bzero(o->pin, strlen(o->pin));
+  g_free(o->pin);
+  g_free(o->ec_key_id);
+  g_free(o->rsa_key_id);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Options, options_clear)
+
+static gboolean parse_options(int *argc, char ***argv, Options *o, GError **error)
+{
+  GOptionEntry entries[] = {
+    { "module", 0, 0, G_OPTION_ARG_FILENAME, &o->module, "PKCS#11 module for the direct path",
+      "PATH" },
+    { "socket", 0, 0, G_OPTION_ARG_FILENAME, &o->socket, "agent socket (default: as tessera)",
+      "PATH" },
+    { "token", 0, 0, G_OPTION_ARG_STRING, &o->token, "token label (default tessera-test-1)",
+      "LABEL" },
+    { "pin", 0, 0, G_OPTION_ARG_STRING, &o->pin, "user PIN of the token (required)", "PIN" },
+    { "ec-key-id", 0, 0, G_OPTION_ARG_STRING, &o->ec_key_id, "CKA_ID of the P-256 key (03)",
+      "HEX" },
+    { "rsa-key-id", 0, 0, G_OPTION_ARG_STRING, &o->rsa_key_id,
+      "CKA_ID of the RSA-2048 key (01)", "HEX" },
+    { "iterations", 0, 0, G_OPTION_ARG_INT, &o->iterations,
+      "timed operations per path (default 2000 EC, 500 RSA)", "N" },
+    { NULL, 0, 0, 0, NULL, NULL, NULL },
+  };
+  g_autoptr(GOptionContext) ctx =
+      g_option_context_new("- time signatures directly through PKCS#11 and via tessera-agent");
+  g_option_context_add_main_entries(ctx, entries, NULL);
+  if (!g_option_context_parse(ctx, argc, argv, error))
+    return FALSE;
+  if (!o->pin || o->iterations < 0) {
+    g_set_error_literal(error, BENCH_ERROR, 0, "--pin is required and --iterations must be >= 0");
+    return FALSE;
+  }
+  if (!o->module)
+    o->module = g_strdup(BENCH_DEFAULT_MODULE);
+  if (!o->socket)
+    o->socket = tessera_default_socket_path();
+  if (!o->token)
+    o->token = g_strdup("tessera-test-1");
+  if (!o->ec_key_id)
+    o->ec_key_id = g_strdup("03");
+  if (!o->rsa_key_id)
+    o->rsa_key_id = g_strdup("01");
+  return TRUE;
+}
+
+static gboolean run(Options *o, GError **error)
+{
+  g_autoptr(GBytes) ec_id = parse_hex("--ec-key-id", o->ec_key_id, error);
+  if (!ec_id)
+    return FALSE;
+  g_autoptr(GBytes) rsa_id = parse_hex("--rsa-key-id", o->rsa_key_id, error);
+  if (!rsa_id)
+    return FALSE;
+
+  static const char message[] = "tessera benchmark message";
+  guint8 digest_info[sizeof(sha256_digest_info_prefix) + SHA256_LEN];
+  guint8 *digest = digest_info + sizeof(sha256_digest_info_prefix);
+  gsize digest_len = SHA256_LEN;
+  g_autoptr(GChecksum) sha256 = g_checksum_new(G_CHECKSUM_SHA256);
+  g_checksum_update(sha256, (const guchar *)message, sizeof(message) - 1);
+  g_checksum_get_digest(sha256, digest, &digest_len);
+  memcpy(digest_info, sha256_digest_info_prefix, sizeof(sha256_digest_info_prefix));
+
+  g_autoptr(BenchDirect) direct = bench_direct_open(o->module, o->token, o->pin, error);
+  if (!direct)
+    return FALSE;
+  g_autoptr(BenchAgent) agent = bench_agent_open(o->socket, o->token, o->pin, error);
+  if (!agent)
+    return FALSE;
+
+  const BenchCase cases[] = {
+    { "P-256", ec_id, CKM_ECDSA, TPROTO_MECH_ECDSA, digest, SHA256_LEN,
+      o->iterations ? (guint)o->iterations : 2000 },
+    { "RSA-2048", rsa_id, CKM_RSA_PKCS, TPROTO_MECH_RSA_PKCS, digest_info, sizeof(digest_info),
+      o->iterations ? (guint)o->iterations : 500 },
+  };
+  printf("Signing with token '%s': direct = %s in this process, agent = %s\n", o->token,
+         o->module, o->socket);
+  for (size_t i = 0; i < G_N_ELEMENTS(cases); i++)
+    if (!bench_case(direct, agent, &cases[i], error))
+      return FALSE;
+  return TRUE;
+}
+
+int main(int argc, char **argv)
+{
+  g_auto(Options) options = { 0 };
+  g_autoptr(GError) error = NULL;
+  if (!parse_options(&argc, &argv, &options, &error)) {
+    fprintf(stderr, "bench-sign: %s\n", error->message);
+    return 2;
+  }
+  if (!run(&options, &error)) {
+    fprintf(stderr, "bench-sign: %s\n", error->message);
+    return 1;
+  }
+  return 0;
+}
