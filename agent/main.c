@@ -75,6 +75,13 @@ typedef struct {
   gboolean version;
 } Options;
 
+static void options_clear(Options *o)
+{
+  config_clear(&o->cfg);
+  g_clear_pointer(&o->config_path, g_free);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Options, options_clear)
+
 static gboolean parse_options(int *argc, char ***argv, Options *o, GError **error)
 {
   const GOptionEntry entries[] = {
@@ -112,7 +119,7 @@ static gboolean parse_options(int *argc, char ***argv, Options *o, GError **erro
 int main(int argc, char **argv)
 {
   harden_process();
-  Options o = { 0 };
+  g_auto(Options) o = { 0 };
   g_autoptr(GError) error = NULL;
   if (!parse_options(&argc, &argv, &o, &error)) {
     g_printerr("tessera-agent: %s\nTry 'tessera-agent --help'.\n", error->message);
@@ -159,7 +166,5 @@ int main(int argc, char **argv)
   /* Replies of jobs that finished during shutdown are still queued. */
   while (g_main_context_iteration(NULL, FALSE))
     ;
-  config_clear(&o.cfg);
-  g_free(o.config_path);
   return 0;
 }
