@@ -89,6 +89,8 @@ static void valid_requests(tproto_buf *b)
   save("req-login", b);
   must(tproto_enc_logout(b, 9, tproto_str("")), "logout");
   save("req-logout", b);
+  must(tproto_enc_find_key(b, 10, tproto_str("pkcs11:token=tessera-test-1;id=%03")), "find key");
+  save("req-find-key", b);
 }
 
 static void valid_replies(tproto_buf *b)

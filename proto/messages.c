@@ -218,6 +218,11 @@ int tproto_enc_logout(tproto_buf *b, uint32_t id, tproto_bytes token)
   ENCODE(b, TPROTO_LOGOUT, id, put_text(b, token, TPROTO_MAX_TEXT));
 }
 
+int tproto_enc_find_key(tproto_buf *b, uint32_t id, tproto_bytes key)
+{
+  ENCODE(b, TPROTO_FIND_KEY, id, put_text(b, key, TPROTO_MAX_TEXT));
+}
+
 static int put_error(tproto_buf *b, uint32_t code, const char *message)
 {
   TRY(tproto_put_u32(b, code));
@@ -407,6 +412,11 @@ int tproto_dec_logout(tproto_buf *body, tproto_bytes *token)
   return tproto_dec_list_keys(body, token);
 }
 
+int tproto_dec_find_key(tproto_buf *body, tproto_bytes *key)
+{
+  return tproto_dec_list_keys(body, key);
+}
+
 int tproto_dec_error(tproto_buf *body, tproto_error *m)
 {
   memset(m, 0, sizeof(*m));
@@ -496,6 +506,7 @@ const char *tproto_type_name(uint8_t type)
   case TPROTO_DERIVE: return "DERIVE";
   case TPROTO_LOGIN: return "LOGIN";
   case TPROTO_LOGOUT: return "LOGOUT";
+  case TPROTO_FIND_KEY: return "FIND_KEY";
   case TPROTO_R_ERROR: return "ERROR";
   case TPROTO_R_HELLO: return "HELLO_REPLY";
   case TPROTO_R_STATUS: return "STATUS_REPLY";

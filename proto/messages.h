@@ -29,6 +29,7 @@ enum tproto_type {
   TPROTO_DERIVE = 7,
   TPROTO_LOGIN = 8,
   TPROTO_LOGOUT = 9,
+  TPROTO_FIND_KEY = 10, /* resolves a key argument; answered with R_KEYS */
   /* replies */
   TPROTO_R_ERROR = 0x80,
   TPROTO_R_HELLO = 0x81,
@@ -210,6 +211,7 @@ int tproto_enc_decrypt(tproto_buf *b, uint32_t id, const tproto_decrypt *m);
 int tproto_enc_derive(tproto_buf *b, uint32_t id, const tproto_derive *m);
 int tproto_enc_login(tproto_buf *b, uint32_t id, const tproto_login *m);
 int tproto_enc_logout(tproto_buf *b, uint32_t id, tproto_bytes token); /* empty = all */
+int tproto_enc_find_key(tproto_buf *b, uint32_t id, tproto_bytes key);
 int tproto_enc_error(tproto_buf *b, uint32_t id, uint32_t code, const char *message);
 int tproto_enc_hello_reply(tproto_buf *b, uint32_t id, const tproto_hello_reply *m);
 int tproto_enc_status(tproto_buf *b, uint32_t id, const tproto_status *m);
@@ -226,6 +228,7 @@ int tproto_dec_decrypt(tproto_buf *body, tproto_decrypt *m);
 int tproto_dec_derive(tproto_buf *body, tproto_derive *m);
 int tproto_dec_login(tproto_buf *body, tproto_login *m);
 int tproto_dec_logout(tproto_buf *body, tproto_bytes *token);
+int tproto_dec_find_key(tproto_buf *body, tproto_bytes *key);
 int tproto_dec_error(tproto_buf *body, tproto_error *m);
 int tproto_dec_hello_reply(tproto_buf *body, tproto_hello_reply *m);
 int tproto_dec_status(tproto_buf *body, tproto_status *m);

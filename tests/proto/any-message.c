@@ -8,7 +8,7 @@ const uint8_t any_message_types[] = {
   TPROTO_HELLO,   TPROTO_STATUS,  TPROTO_LIST_TOKENS, TPROTO_LIST_KEYS, TPROTO_SIGN,
   TPROTO_DECRYPT, TPROTO_DERIVE,  TPROTO_LOGIN,       TPROTO_LOGOUT,    TPROTO_R_ERROR,
   TPROTO_R_HELLO, TPROTO_R_STATUS, TPROTO_R_TOKENS,   TPROTO_R_KEYS,    TPROTO_R_DATA,
-  TPROTO_R_OK,
+  TPROTO_R_OK,    TPROTO_FIND_KEY,
 };
 const size_t any_message_n_types = sizeof(any_message_types) / sizeof(any_message_types[0]);
 
@@ -71,6 +71,7 @@ int any_message_decode(uint8_t type, tproto_buf *body, any_message *m)
   case TPROTO_DERIVE: return tproto_dec_derive(body, &m->u.derive);
   case TPROTO_LOGIN: return tproto_dec_login(body, &m->u.login);
   case TPROTO_LOGOUT: return tproto_dec_logout(body, &m->u.token);
+  case TPROTO_FIND_KEY: return tproto_dec_find_key(body, &m->u.token);
   case TPROTO_R_ERROR: return tproto_dec_error(body, &m->u.error);
   case TPROTO_R_HELLO: return tproto_dec_hello_reply(body, &m->u.hello_reply);
   case TPROTO_R_STATUS: return tproto_dec_status(body, &m->u.status);
@@ -107,6 +108,7 @@ int any_message_encode(tproto_buf *b, const any_message *m)
   case TPROTO_DERIVE: return tproto_enc_derive(b, id, &m->u.derive);
   case TPROTO_LOGIN: return tproto_enc_login(b, id, &m->u.login);
   case TPROTO_LOGOUT: return tproto_enc_logout(b, id, m->u.token);
+  case TPROTO_FIND_KEY: return tproto_enc_find_key(b, id, m->u.token);
   case TPROTO_R_ERROR: return encode_error(b, m);
   case TPROTO_R_HELLO: return tproto_enc_hello_reply(b, id, &m->u.hello_reply);
   case TPROTO_R_STATUS: return tproto_enc_status(b, id, &m->u.status);
@@ -158,6 +160,7 @@ static bool body_equal(const any_message *a, const any_message *b)
   case TPROTO_LIST_TOKENS:
   case TPROTO_R_OK: return true;
   case TPROTO_LIST_KEYS:
+  case TPROTO_FIND_KEY:
   case TPROTO_LOGOUT: return bytes_equal(a->u.token, b->u.token);
   case TPROTO_SIGN:
     return bytes_equal(a->u.sign.key, b->u.sign.key) && a->u.sign.mech == b->u.sign.mech &&

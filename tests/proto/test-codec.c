@@ -177,6 +177,8 @@ static size_t make_samples(any_message *out, size_t max)
   ADD(TPROTO_LOGOUT, 11);
   m.u.token = tproto_str("9f3c2a");
   ADD(TPROTO_LOGOUT, 12);
+  m.u.token = tproto_str("pkcs11:token=tessera-test-1;id=%03");
+  ADD(TPROTO_FIND_KEY, 23);
   m.u.error = (tproto_error){ .code = TPROTO_ERR_NO_SUCH_KEY,
                               .message = tproto_str("no key matches \"nope\"") };
   ADD(TPROTO_R_ERROR, 13);
@@ -744,6 +746,8 @@ static void test_bad_text_fields(void)
     EXPECT_BAD(TPROTO_LIST_KEYS);
     BAD_TEXT();
     EXPECT_BAD(TPROTO_LOGOUT);
+    BAD_TEXT();
+    EXPECT_BAD(TPROTO_FIND_KEY);
     BAD_TEXT(), U8(1), U8(0), U8(0), U32(0), GOOD_TEXT("d");
     EXPECT_BAD(TPROTO_SIGN);
     BAD_TEXT(), U8(1), U8(0), U8(0), GOOD_TEXT(""), GOOD_TEXT("d");
@@ -1193,7 +1197,7 @@ static void test_names(void)
   for (size_t t = 0; t < any_message_n_types; t++)
     g_assert_nonnull(tproto_type_name(any_message_types[t]));
   g_assert_null(tproto_type_name(0));
-  g_assert_null(tproto_type_name(10));
+  g_assert_null(tproto_type_name(11));
   g_assert_null(tproto_type_name(0xff));
 
   static const uint32_t codes[] = { 1, 2, 3, 4, 5, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20,
