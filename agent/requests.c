@@ -160,15 +160,20 @@ static tproto_bytes view_of(GBytes *b, gsize limit)
   return n <= limit ? tproto_mem(p, n) : tproto_mem(NULL, 0);
 }
 
+/* The entry's views point into k, which must outlive the reply. */
+static tproto_key key_entry(const TesseraToken *t, const TesseraKey *k)
+{
+  return (tproto_key){ tproto_str(k->id), tproto_str(k->label), tproto_str(t->id), k->key_type,
+                       k->bits, k->ops, k->flags, view_of(k->cert, TPROTO_MAX_CERT),
+                       view_of(k->spki, TPROTO_MAX_CERT) };
+}
+
 static void append_keys(GArray *out, GPtrArray *holds, TesseraToken *t)
 {
   GPtrArray *keys = tessera_token_keys(t);
   g_ptr_array_add(holds, keys); /* the views below point into these keys */
   for (guint j = 0; j < keys->len; j++) {
-    TesseraKey *k = keys->pdata[j];
-    tproto_key e = { tproto_str(k->id), tproto_str(k->label), tproto_str(t->id), k->key_type,
-                     k->bits, k->ops, k->flags, view_of(k->cert, TPROTO_MAX_CERT),
-                     view_of(k->spki, TPROTO_MAX_CERT) };
+    tproto_key e = key_entry(t, keys->pdata[j]);
     g_array_append_val(out, e);
   }
 }
@@ -208,6 +213,33 @@ static void process_list_keys(TesseraConn *conn, const tproto_header *h, tproto_
     for (guint i = 0; i < all->len; i++)
       append_keys(out, holds, all->pdata[i]);
   }
+  KeysReply r = { h->id, out };
+  send_frame(conn, h->id, encode_keys, &r);
+}
+
+/* ---- FIND_KEY ---- */
+
+/* The same resolution SIGN, DECRYPT and DERIVE apply, so a client learns
+ * the type of the key it names (and thus the mechanism) from the agent. */
+static void process_find_key(TesseraConn *conn, const tproto_header *h, tproto_buf *body)
+{
+  tproto_bytes name_view;
+  if (tproto_dec_find_key(body, &name_view) < 0) {
+    reply_malformed(conn, h);
+    return;
+  }
+  g_autofree char *name = tproto_bytes_strdup(name_view);
+  uint32_t code;
+  g_autofree char *msg = NULL;
+  TesseraToken *t = NULL;
+  g_autoptr(TesseraKey) key = registry_resolve_key(name, &t, &code, &msg);
+  if (key == NULL) {
+    tessera_conn_send_error(conn, h->id, code, "%s", msg);
+    return;
+  }
+  g_autoptr(GArray) out = g_array_new(FALSE, TRUE, sizeof(tproto_key));
+  tproto_key e = key_entry(t, key);
+  g_array_append_val(out, e);
   KeysReply r = { h->id, out };
   send_frame(conn, h->id, encode_keys, &r);
 }
@@ -464,7 +496,7 @@ static const Handler handlers[] = {
   [TPROTO_LIST_TOKENS] = process_list_tokens, [TPROTO_LIST_KEYS] = process_list_keys,
   [TPROTO_SIGN] = process_sign,           [TPROTO_DECRYPT] = process_decrypt,
   [TPROTO_DERIVE] = process_derive,       [TPROTO_LOGIN] = process_login,
-  [TPROTO_LOGOUT] = process_logout,
+  [TPROTO_LOGOUT] = process_logout,       [TPROTO_FIND_KEY] = process_find_key,
 };
 
 void requests_dispatch(TesseraConn *conn, const tproto_header *header, tproto_buf *body)

@@ -168,6 +168,25 @@ int tessera_list_tokens(tessera_client *c, tessera_token **out, size_t *n)
   return r;
 }
 
+int tessera_find_key(tessera_client *c, const char *name, tessera_key **out)
+{
+  *out = NULL;
+  uint32_t id = tc_next_id(c);
+  TC_AUTO_BUF req = { 0 };
+  int r = tproto_enc_find_key(&req, id, tproto_str(name));
+  if (r < 0)
+    return tc_encode_failed(c, r, "key");
+  void *items = NULL;
+  size_t n = 0;
+  r = list_request(c, &req, id, TPROTO_R_KEYS, &key_list, &items, &n);
+  if (r == TESSERA_OK && n != 1) {
+    tessera_keys_free(items, n);
+    return tc_fail(c, TESSERA_E_PROTOCOL, "the agent answered FIND_KEY with %zu keys", n);
+  }
+  *out = items;
+  return r;
+}
+
 int tessera_list_keys(tessera_client *c, const char *token_filter, tessera_key **out, size_t *n)
 {
   *out = NULL;

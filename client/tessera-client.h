@@ -101,6 +101,10 @@ int tessera_list_tokens(tessera_client *c, tessera_token **out, size_t *n);
 void tessera_tokens_free(tessera_token *t, size_t n);
 int tessera_list_keys(tessera_client *c, const char *token_filter, tessera_key **out, size_t *n);
 void tessera_keys_free(tessera_key *k, size_t n);
+/* The one key that name (id, PKCS#11 URI, label or unique id prefix)
+ * stands for, resolved by the agent exactly as the operations below
+ * resolve it; free with tessera_keys_free(k, 1). */
+int tessera_find_key(tessera_client *c, const char *name, tessera_key **out);
 
 /* Private-key operations. key: a key id, PKCS#11 URI, label or unique id
  * prefix (the agent resolves it). Output is malloc'd (never NULL on

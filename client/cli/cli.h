@@ -115,9 +115,9 @@ GBytes *cli_ecdsa_raw_to_der(const uint8_t *raw, size_t len, GError **error);
 /* ---- keyops.c: key lookup and the operations sign/decrypt/derive share
  * with selftest ---- */
 
-/* Lists every key and picks the one the user means: exact id, else exact
- * label, else unique id prefix. NULL (no error) when none matches. */
-const tessera_key *cli_find_key(const CliKeys *keys, const char *arg);
+/* The one key the user means (id, URI, label or unique id prefix), as
+ * the agent resolves it: out->items[0]. */
+gboolean cli_find_key(tessera_client *c, const char *name, CliKeys *out, GError **error);
 gboolean cli_list_keys(tessera_client *c, const char *token, CliKeys *out, GError **error);
 
 typedef struct {

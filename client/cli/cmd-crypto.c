@@ -12,15 +12,13 @@ static gboolean require(const char *command, const char *value, const char *opti
   return FALSE;
 }
 
-/* The key's type as the agent lists it; 0 when the string names no listed
- * key unambiguously (the agent then reports why). */
+/* The key's type decides the mechanism. */
 static gboolean lookup_key_type(tessera_client *c, const char *key, uint8_t *type, GError **error)
 {
-  g_auto(CliKeys) keys = { 0 };
-  if (!cli_list_keys(c, NULL, &keys, error))
+  g_auto(CliKeys) found = { 0 };
+  if (!cli_find_key(c, key, &found, error))
     return FALSE;
-  const tessera_key *k = cli_find_key(&keys, key);
-  *type = k ? k->key_type : 0;
+  *type = found.items[0].key_type;
   return TRUE;
 }
 

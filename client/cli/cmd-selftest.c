@@ -205,15 +205,11 @@ int cmd_selftest(const CliGlobals *g, int argc, char **argv)
   int exit_code = cli_connect(g, &c);
   if (exit_code != CLI_EXIT_OK)
     return exit_code;
-  g_auto(CliKeys) keys = { 0 };
+  g_auto(CliKeys) found = { 0 };
   g_autoptr(GError) error = NULL;
-  if (!cli_list_keys(c, NULL, &keys, &error))
+  if (!cli_find_key(c, argv[1], &found, &error))
     return cli_report(error);
-  const tessera_key *k = cli_find_key(&keys, argv[1]);
-  if (k == NULL) {
-    g_set_error(&error, CLI_ERROR, TPROTO_ERR_NO_SUCH_KEY, "no single key matches '%s'", argv[1]);
-    return cli_report(error);
-  }
+  const tessera_key *k = &found.items[0];
   g_autoptr(EVP_PKEY) pub = cli_key_public(k, &error);
   if (pub == NULL)
     return cli_report(error);

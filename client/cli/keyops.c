@@ -9,43 +9,13 @@ gboolean cli_list_keys(tessera_client *c, const char *token, CliKeys *out, GErro
   return cli_check(c, tessera_list_keys(c, token, &out->items, &out->n), error);
 }
 
-/* The entry that alone satisfies match, else NULL. */
-static const tessera_key *unique_match(const CliKeys *keys, const char *arg,
-                                       gboolean (*match)(const tessera_key *k, const char *arg))
+gboolean cli_find_key(tessera_client *c, const char *name, CliKeys *out, GError **error)
 {
-  const tessera_key *found = NULL;
-  for (size_t i = 0; i < keys->n; i++) {
-    if (!match(&keys->items[i], arg))
-      continue;
-    if (found)
-      return NULL; /* ambiguous: the agent will say so */
-    found = &keys->items[i];
-  }
-  return found;
-}
-
-static gboolean id_equals(const tessera_key *k, const char *arg)
-{
-  return strcmp(k->id, arg) == 0;
-}
-
-static gboolean label_equals(const tessera_key *k, const char *arg)
-{
-  return k->label[0] != '\0' && strcmp(k->label, arg) == 0;
-}
-
-static gboolean id_has_prefix(const tessera_key *k, const char *arg)
-{
-  return g_str_has_prefix(k->id, arg);
-}
-
-const tessera_key *cli_find_key(const CliKeys *keys, const char *arg)
-{
-  for (size_t i = 0; i < keys->n; i++)
-    if (id_equals(&keys->items[i], arg))
-      return &keys->items[i];
-  const tessera_key *k = unique_match(keys, arg, label_equals);
-  return k ? k : unique_match(keys, arg, id_has_prefix);
+  out->n = 0;
+  if (!cli_check(c, tessera_find_key(c, name, &out->items), error))
+    return FALSE;
+  out->n = 1;
+  return TRUE;
 }
 
 /* What goes to the agent: a DigestInfo for PKCS#1 v1.5, else the digest. */

@@ -143,6 +143,14 @@ for label in p256 p384 p256-b; do
 done
 check "sign with the default hash (sha256)" tessera sign p256 --in "$T/msg" --out "$T/sig"
 check "openssl verifies it with sha256" verify p256 sha256 "$T/sig"
+# A key named by a PKCS#11 URI gets the mechanism of its type (EC here).
+check "sign with a PKCS#11 URI of an EC key" tessera sign "pkcs11:token=tessera-test-1;id=%03" \
+  --in "$T/msg" --out "$T/sig"
+check "openssl verifies the URI-named EC signature" verify p256 sha256 "$T/sig"
+check "sign with a PKCS#11 URI of an RSA key" tessera sign "pkcs11:token=tessera-test-1;id=%01" \
+  --in "$T/msg" --out "$T/sig"
+check "openssl verifies the URI-named RSA signature" verify rsa2048 sha256 "$T/sig"
+check "selftest with a PKCS#11 URI" tessera selftest "pkcs11:token=tessera-test-1;id=%04"
 
 # --- decrypt ---------------------------------------------------------------
 head -c 100 /dev/urandom >"$T/plain"

@@ -332,6 +332,20 @@ static void test_derive_ec(void)
   test_agent_stop(agent);
 }
 
+/* FIND_KEY names the key an operation with that name would use. */
+static void assert_finds(tessera_client *c, const char *name, const tessera_key *want)
+{
+  tessera_key *found = NULL;
+  int rc = tessera_find_key(c, name, &found);
+  if (rc != TESSERA_OK)
+    g_error("FIND_KEY '%s': %d %s", name, rc, tessera_client_last_error(c));
+  g_assert_cmpstr(found->id, ==, want->id);
+  g_assert_cmpstr(found->label, ==, want->label);
+  g_assert_cmpuint(found->key_type, ==, want->key_type);
+  g_assert_cmpmem(found->cert, found->cert_len, want->cert, want->cert_len);
+  tessera_keys_free(found, 1);
+}
+
 static void test_resolve(void)
 {
   g_autoptr(tessera_client) c = NULL;
@@ -361,6 +375,7 @@ static void test_resolve(void)
     g_assert_true(test_verify(p384_pub, TPROTO_MECH_ECDSA, TPROTO_HASH_SHA384, digest, sig,
                               sig_len));
     free(sig);
+    assert_finds(c, p384_names[i], p384);
   }
 
   /* A unique prefix of an id that is no valid URI match of its own:
@@ -379,6 +394,7 @@ static void test_resolve(void)
   g_assert_true(
       test_verify(rsa_b_pub, TPROTO_MECH_RSA_PKCS, TPROTO_HASH_SHA256, digest256, sig, sig_len));
   free(sig);
+  assert_finds(c, prefix, rsa_b);
 
   /* Prefixes shared by several keys. */
   g_autofree char *token2_prefix = g_strndup(rsa_b->token_id, strlen(rsa_b->token_id) - 3);
@@ -391,6 +407,9 @@ static void test_resolve(void)
               tessera_client_last_error(c));
     g_assert_null(sig);
     g_assert_cmpstr(tessera_client_last_error(c), !=, "");
+    tessera_key *found = NULL;
+    test_assert_rc(c, tessera_find_key(c, ambiguous[i], &found), TPROTO_ERR_AMBIGUOUS);
+    g_assert_null(found);
   }
   /* A URI matching every key of token 1 is ambiguous too. */
   test_assert_rc(c,

@@ -112,6 +112,13 @@ static void test_no_such_key(Fixture *f, gconstpointer data)
   /* An invalid URI. */
   assert_error(f->c, sign_digest(f->c, "pkcs11:id=%G1", TPROTO_MECH_ECDSA, 0, 32),
                TPROTO_ERR_BAD_INPUT, "pkcs11:id=%G1");
+  /* FIND_KEY gives the same answers. */
+  tessera_key *found = NULL;
+  assert_error(f->c, tessera_find_key(f->c, "no-such-key", &found), TPROTO_ERR_NO_SUCH_KEY,
+               "no-such-key");
+  assert_error(f->c, tessera_find_key(f->c, "pkcs11:id=%G1", &found), TPROTO_ERR_BAD_INPUT,
+               "pkcs11:id=%G1");
+  g_assert_null(found);
   uint8_t *out = NULL;
   size_t out_len = 0;
   guint8 point[65] = { 0x04 };
