@@ -60,7 +60,7 @@ static void append_pct(GString *s, const guint8 *p, gsize n, gboolean keep_unres
   }
 }
 
-char *bench_agent_key_uri(BenchAgent *a, GBytes *ckaid)
+char *bench_agent_key_id(BenchAgent *a, GBytes *ckaid, GError **error)
 {
   GString *uri = g_string_new("pkcs11:token=");
   append_pct(uri, (const guint8 *)a->token_label, strlen(a->token_label), TRUE);
@@ -68,7 +68,29 @@ char *bench_agent_key_uri(BenchAgent *a, GBytes *ckaid)
   gsize n;
   const guint8 *id = g_bytes_get_data(ckaid, &n);
   append_pct(uri, id, n, FALSE);
-  return g_string_free(uri, FALSE);
+  g_autofree char *name = g_string_free(uri, FALSE);
+  /* Clients name keys by the agent's id, as the CLI does after FIND_KEY. */
+  tessera_key *k = NULL;
+  int rc = tessera_find_key(a->client, name, &k);
+  if (rc != TESSERA_OK) {
+    set_client_error(error, a->client, "FIND_KEY", rc);
+    return NULL;
+  }
+  char *key_id = g_strdup(k->id);
+  tessera_keys_free(k, 1);
+  return key_id;
+}
+
+gboolean bench_agent_status(BenchAgent *a, GError **error)
+{
+  tessera_status st;
+  int rc = tessera_status_get(a->client, &st);
+  if (rc != TESSERA_OK) {
+    set_client_error(error, a->client, "STATUS", rc);
+    return FALSE;
+  }
+  tessera_status_clear(&st);
+  return TRUE;
 }
 
 gboolean bench_agent_sign(BenchAgent *a, const char *key_uri, guint8 mech, const guint8 *in,

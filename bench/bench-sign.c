@@ -3,11 +3,15 @@
  *
  *   bench-sign --pin PIN [--socket PATH] [--module PATH] [--token LABEL]
  *              [--ec-key-id HEX] [--rsa-key-id HEX] [--iterations N]
+ *
+ * It also prints the floor any agent has to stand on: one round trip
+ * between two processes over a Unix socket, and the agent's STATUS.
  */
 #include "agent-path.h"
 #include "bench-error.h"
 #include "messages.h"
 #include "p11-direct.h"
+#include "socket-floor.h"
 #include "tessera-client.h"
 
 #include <stdio.h>
@@ -72,16 +76,58 @@ static gboolean run_n(SignOnce op, gpointer ctx, guint n, GError **error)
   return TRUE;
 }
 
-/* Microseconds per operation over n timed calls, after a short warm-up that
- * fills caches and lets the agent's worker threads start. */
+/* Microseconds per operation over n calls. */
 static gboolean time_op(SignOnce op, gpointer ctx, guint n, double *us_per_op, GError **error)
 {
-  if (!run_n(op, ctx, MAX(n / 10, 5), error))
-    return FALSE;
   gint64 start = g_get_monotonic_time();
   if (!run_n(op, ctx, n, error))
     return FALSE;
   *us_per_op = (double)(g_get_monotonic_time() - start) / n;
+  return TRUE;
+}
+
+/* A shared VM drifts by tens of percent within seconds, so the two paths
+ * run in alternating rounds and the medians are compared: each round sees
+ * the same machine for both. */
+#define ROUNDS 15
+
+static int compare_doubles(const void *a, const void *b)
+{
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+static double median(double *v, size_t n)
+{
+  qsort(v, n, sizeof(*v), compare_doubles);
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+typedef struct {
+  double a_us, b_us, ratio; /* medians over the rounds */
+} Comparison;
+
+/* n operations per path in all; a short warm-up first fills caches and
+ * lets the agent's worker threads start. b may be NULL (a alone). */
+static gboolean compare_ops(SignOnce a, gpointer a_ctx, SignOnce b, gpointer b_ctx, guint n,
+                            Comparison *out, GError **error)
+{
+  guint per_round = MAX(n / ROUNDS, 1);
+  if (!run_n(a, a_ctx, MAX(per_round / 2, 5), error) ||
+      (b && !run_n(b, b_ctx, MAX(per_round / 2, 5), error)))
+    return FALSE;
+  double a_us[ROUNDS], b_us[ROUNDS], ratio[ROUNDS];
+  for (guint r = 0; r < ROUNDS; r++) {
+    if (!time_op(a, a_ctx, per_round, &a_us[r], error))
+      return FALSE;
+    b_us[r] = ratio[r] = 0;
+    if (b && !time_op(b, b_ctx, per_round, &b_us[r], error))
+      return FALSE;
+    ratio[r] = b ? b_us[r] / a_us[r] : 0;
+  }
+  out->a_us = median(a_us, ROUNDS);
+  out->b_us = median(b_us, ROUNDS);
+  out->ratio = median(ratio, ROUNDS);
   return TRUE;
 }
 
@@ -103,6 +149,27 @@ static gboolean cross_check(DirectCtx *dc, AgentCtx *ac, GError **error)
   return same;
 }
 
+static gboolean status_once(gpointer ctx, guint8 *sig, gsize *sig_len, GError **error)
+{
+  return bench_agent_status(ctx, error);
+}
+
+/* The floor under every agent figure: socket, main loop, codec. */
+static gboolean bench_round_trip(BenchAgent *agent, guint iterations, GError **error)
+{
+  Comparison c;
+  if (!compare_ops(status_once, agent, NULL, NULL, iterations, &c, error))
+    return FALSE;
+  double floor_us;
+  if (!bench_socket_floor(iterations, &floor_us, error))
+    return FALSE;
+  printf("%-9s two processes, one socket round trip    %7.1f us/op   (%u ops)\n", "floor",
+         floor_us, iterations);
+  printf("%-9s agent round trip, no token (STATUS)     %7.1f us/op   (%u ops)\n", "STATUS",
+         c.a_us, iterations);
+  return TRUE;
+}
+
 static gboolean bench_case(BenchDirect *direct, BenchAgent *agent, const BenchCase *bcase,
                            GError **error)
 {
@@ -110,17 +177,18 @@ static gboolean bench_case(BenchDirect *direct, BenchAgent *agent, const BenchCa
   dc.key = bench_direct_find_key(direct, bcase->ckaid, error);
   if (dc.key == CK_INVALID_HANDLE)
     return FALSE;
-  g_autofree char *key_uri = bench_agent_key_uri(agent, bcase->ckaid);
-  AgentCtx ac = { agent, key_uri, bcase };
+  g_autofree char *key_id = bench_agent_key_id(agent, bcase->ckaid, error);
+  if (key_id == NULL)
+    return FALSE;
+  AgentCtx ac = { agent, key_id, bcase };
 
   if (!cross_check(&dc, &ac, error))
     return FALSE;
-  double direct_us, agent_us;
-  if (!time_op(direct_sign_once, &dc, bcase->iterations, &direct_us, error) ||
-      !time_op(agent_sign_once, &ac, bcase->iterations, &agent_us, error))
+  Comparison c;
+  if (!compare_ops(direct_sign_once, &dc, agent_sign_once, &ac, bcase->iterations, &c, error))
     return FALSE;
-  printf("%-9s direct %7.1f us/op   agent %7.1f us/op   ratio %.2f   (%u ops each)\n",
-         bcase->name, direct_us, agent_us, agent_us / direct_us, bcase->iterations);
+  printf("%-9s direct %7.1f us/op   agent %7.1f us/op   ratio %.2f   (+%.1f us; %u ops each)\n",
+         bcase->name, c.a_us, c.b_us, c.ratio, c.b_us - c.a_us, bcase->iterations);
   fflush(stdout);
   return TRUE;
 }
@@ -236,6 +304,8 @@ static gboolean run(Options *o, GError **error)
   };
   printf("Signing with token '%s': direct = %s in this process, agent = %s\n", o->token,
          o->module, o->socket);
+  if (!bench_round_trip(agent, o->iterations ? (guint)o->iterations : 2000, error))
+    return FALSE;
   for (size_t i = 0; i < G_N_ELEMENTS(cases); i++)
     if (!bench_case(direct, agent, &cases[i], error))
       return FALSE;

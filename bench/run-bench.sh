@@ -3,6 +3,8 @@
 # tessera-agent on a private socket, times P-256 and RSA-2048 signing directly
 # and through the agent, and removes everything again.
 #   bench/run-bench.sh [BUILD_DIR] [bench-sign options, e.g. --iterations 100]
+# BENCH_CPU=N runs agent and benchmark on CPU N alone (taskset), which
+# shows each CPU's figures on a VM whose virtual CPUs differ in speed.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -32,8 +34,14 @@ trap cleanup EXIT
 tests/make-tokens.sh "$WORK/tokens"
 export SOFTHSM2_CONF="$WORK/tokens/softhsm2.conf"
 
+PIN_CPU=()
+if [ -n "${BENCH_CPU:-}" ]; then
+  PIN_CPU=(taskset -c "$BENCH_CPU")
+  echo "Agent and benchmark pinned to CPU $BENCH_CPU"
+fi
+
 SOCKET="$WORK/agent.sock"
-"$AGENT" --foreground --no-p11-kit --module "$MODULE" --socket "$SOCKET" 2>"$WORK/agent.log" &
+"${PIN_CPU[@]}" "$AGENT" --foreground --no-p11-kit --module "$MODULE" --socket "$SOCKET" 2>"$WORK/agent.log" &
 AGENT_PID=$!
 for _ in $(seq 100); do
   [ -S "$SOCKET" ] && break
@@ -42,5 +50,5 @@ for _ in $(seq 100); do
 done
 
 echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(nproc) cores"
-"$BENCH" --module "$MODULE" --socket "$SOCKET" --token tessera-test-1 --pin 123456 \
+"${PIN_CPU[@]}" "$BENCH" --module "$MODULE" --socket "$SOCKET" --token tessera-test-1 --pin 123456 \
   --ec-key-id 03 --rsa-key-id 01 "$@"
