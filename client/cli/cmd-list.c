@@ -125,6 +125,9 @@ int cmd_tokens(const CliGlobals *g, int argc, char **argv)
     return cli_report(error);
   if (json)
     print_tokens_json(tokens.items, tokens.n);
+  else if (tokens.n == 0)
+    g_printerr("the agent has no tokens: no PKCS#11 module it loaded has an initialized token "
+               "(insert a card, or start the agent with --module PATH)\n");
   else
     print_tokens_table(tokens.items, tokens.n);
   return CLI_EXIT_OK;
@@ -231,6 +234,9 @@ int cmd_keys(const CliGlobals *g, int argc, char **argv)
       print_key_json(&j, &keys.items[i]);
     cli_json_end_array(&j);
     cli_json_print(&j);
+  } else if (keys.n == 0) {
+    g_printerr("no keys%s%s (`tessera tokens` lists the tokens)\n", argc > 1 ? " on " : "",
+               argc > 1 ? argv[1] : "");
   } else {
     print_keys_table(&keys);
   }
