@@ -110,7 +110,8 @@ static void valid_replies(tproto_buf *b)
     { .id = tproto_str(TOKEN_ID), .label = tproto_str("tessera-test-1"),
       .manufacturer = tproto_str("SoftHSM project"), .model = tproto_str("SoftHSM v2"),
       .serial = tproto_str("9f3c2a"), .module = tproto_str("/usr/lib/softhsm/libsofthsm2.so"),
-      .flags = TPROTO_TOKEN_PRESENT | TPROTO_TOKEN_LOGIN_REQUIRED, .n_keys = 4 },
+      .flags = TPROTO_TOKEN_PRESENT | TPROTO_TOKEN_LOGIN_REQUIRED | TPROTO_TOKEN_LOGGED_IN,
+      .n_keys = 4, .login_ends_s = 600 },
     { .id = tproto_str("pkcs11:token=b"), .label = tproto_str("b") },
   };
   must(tproto_enc_tokens(b, 3, tokens, 2), "tokens");

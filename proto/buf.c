@@ -206,9 +206,9 @@ int tproto_get_bytes(tproto_buf *b, size_t max, tproto_bytes *out)
   return TPROTO_OK;
 }
 
-/* Strict UTF-8: no overlongs, surrogates or code points past U+10FFFF. */
-static int valid_utf8_no_nul(const uint8_t *s, size_t n)
+int tproto_text_valid(const void *p, size_t n)
 {
+  const uint8_t *s = p;
   size_t i = 0;
   while (i < n) {
     uint8_t c = s[i];
@@ -250,7 +250,7 @@ int tproto_get_text(tproto_buf *b, size_t max, tproto_bytes *out)
   int r = tproto_get_bytes(b, max, &v);
   if (r < 0)
     return r;
-  if (!valid_utf8_no_nul(v.ptr, v.len)) {
+  if (!tproto_text_valid(v.ptr, v.len)) {
     b->off = off;
     return TPROTO_E_INVALID;
   }

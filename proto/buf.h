@@ -57,6 +57,9 @@ int tproto_get_u64(tproto_buf *b, uint64_t *v);
 int tproto_get_bytes(tproto_buf *b, size_t max, tproto_bytes *out);
 /* Like get_bytes but rejects embedded NUL bytes and invalid UTF-8. */
 int tproto_get_text(tproto_buf *b, size_t max, tproto_bytes *out);
+/* 1 when p holds strict UTF-8 without NUL (no overlongs, surrogates or
+ * code points past U+10FFFF): what a text field may carry. */
+int tproto_text_valid(const void *p, size_t n);
 
 /* Copies a view into a fresh NUL-terminated heap string (NULL on OOM). */
 char *tproto_bytes_strdup(tproto_bytes v);

@@ -279,7 +279,8 @@ static int put_token(tproto_buf *b, const tproto_token *t)
   TRY(put_text(b, t->serial, TPROTO_MAX_TEXT));
   TRY(put_text(b, t->module, TPROTO_MAX_TEXT));
   TRY(tproto_put_u32(b, t->flags));
-  return tproto_put_u32(b, t->n_keys);
+  TRY(tproto_put_u32(b, t->n_keys));
+  return tproto_put_u32(b, t->login_ends_s);
 }
 
 static int put_tokens(tproto_buf *b, const tproto_token *t, size_t n)
@@ -469,7 +470,8 @@ int tproto_dec_token(tproto_buf *body, tproto_token *t)
   TRY(tproto_get_text(body, TPROTO_MAX_TEXT, &t->serial));
   TRY(tproto_get_text(body, TPROTO_MAX_TEXT, &t->module));
   TRY(tproto_get_u32(body, &t->flags));
-  return tproto_get_u32(body, &t->n_keys);
+  TRY(tproto_get_u32(body, &t->n_keys));
+  return tproto_get_u32(body, &t->login_ends_s);
 }
 
 int tproto_dec_key(tproto_buf *body, tproto_key *k)
@@ -544,6 +546,8 @@ const char *tproto_error_name(uint32_t code)
   case TPROTO_ERR_BUSY: return "BUSY";
   case TPROTO_ERR_DECRYPT_FAILED: return "DECRYPT_FAILED";
   case TPROTO_ERR_ALREADY_LOGGED_IN: return "ALREADY_LOGGED_IN";
+  case TPROTO_ERR_PIN_ENTRY_FAILED: return "PIN_ENTRY_FAILED";
+  case TPROTO_ERR_DENIED: return "DENIED";
   default: return NULL;
   }
 }

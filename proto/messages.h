@@ -65,6 +65,8 @@ enum tproto_error_code {
   TPROTO_ERR_BUSY = 25,
   TPROTO_ERR_DECRYPT_FAILED = 26, /* ciphertext rejected by the token */
   TPROTO_ERR_ALREADY_LOGGED_IN = 27,
+  TPROTO_ERR_PIN_ENTRY_FAILED = 28, /* no PIN dialog could be shown */
+  TPROTO_ERR_DENIED = 29,           /* the user refused the operation */
 };
 
 enum tproto_key_type { TPROTO_KEY_RSA = 1, TPROTO_KEY_EC = 2 };
@@ -145,6 +147,7 @@ typedef struct {
   tproto_bytes label, manufacturer, model, serial, module;
   uint32_t flags; /* tproto_token_flag */
   uint32_t n_keys;
+  uint32_t login_ends_s; /* seconds until the login ends; 0 = not logged in */
 } tproto_token;
 
 typedef struct {
@@ -239,7 +242,7 @@ int tproto_dec_key(tproto_buf *body, tproto_key *k);
 int tproto_dec_data(tproto_buf *body, tproto_bytes *data);
 int tproto_dec_end(tproto_buf *body);
 
-#define TPROTO_TOKEN_MIN_LEN (6 * 4 + 8)
+#define TPROTO_TOKEN_MIN_LEN (6 * 4 + 12)
 #define TPROTO_KEY_MIN_LEN (3 * 4 + 1 + 4 * 3 + 2 * 4)
 
 const char *tproto_type_name(uint8_t type);

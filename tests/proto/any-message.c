@@ -141,7 +141,8 @@ static bool token_equal(const tproto_token *a, const tproto_token *b)
   return bytes_equal(a->id, b->id) && bytes_equal(a->label, b->label) &&
          bytes_equal(a->manufacturer, b->manufacturer) && bytes_equal(a->model, b->model) &&
          bytes_equal(a->serial, b->serial) && bytes_equal(a->module, b->module) &&
-         a->flags == b->flags && a->n_keys == b->n_keys;
+         a->flags == b->flags && a->n_keys == b->n_keys &&
+         a->login_ends_s == b->login_ends_s;
 }
 
 static bool key_equal(const tproto_key *a, const tproto_key *b)

@@ -98,8 +98,9 @@ static void init_sample_data(void)
                                      .model = tproto_str("SoftHSM v2"),
                                      .serial = tproto_str("9f3c2a"),
                                      .module = tproto_str("/usr/lib/softhsm/libsofthsm2.so"),
-                                     .flags = TPROTO_TOKEN_PRESENT | TPROTO_TOKEN_LOGIN_REQUIRED,
-                                     .n_keys = 4 };
+                                     .flags = TPROTO_TOKEN_PRESENT | TPROTO_TOKEN_LOGIN_REQUIRED |
+                                              TPROTO_TOKEN_LOGGED_IN,
+                                     .n_keys = 4, .login_ends_s = 600 };
   sample_tokens[1] = (tproto_token){ .id = tproto_str("pkcs11:token=Karte%20%C3%A4"),
                                      .label = tproto_str("Karte \xc3\xa4"),
                                      .flags = TPROTO_TOKEN_PIN_LOCKED,
@@ -1201,7 +1202,7 @@ static void test_names(void)
   g_assert_null(tproto_type_name(0xff));
 
   static const uint32_t codes[] = { 1, 2, 3, 4, 5, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20,
-                                    21, 22, 23, 24, 25, 26, 27 };
+                                    21, 22, 23, 24, 25, 26, 27, 28, 29 };
   for (size_t i = 0; i < G_N_ELEMENTS(codes); i++)
     g_assert_nonnull(tproto_error_name(codes[i]));
   g_assert_cmpstr(tproto_error_name(TPROTO_ERR_NO_SUCH_KEY), ==, "NO_SUCH_KEY");
