@@ -22,13 +22,21 @@ static GList *live_connections; /* main loop only */
 static gboolean on_readable(int fd, GIOCondition cond, gpointer data);
 static gboolean on_writable(int fd, GIOCondition cond, gpointer data);
 
-static char *describe_peer(pid_t pid)
+/* The peer's executable as the kernel knows it (not what the client says
+ * in HELLO): the name the PIN dialog shows. */
+static char *peer_program(pid_t pid)
 {
-  g_autofree char *path = g_strdup_printf("/proc/%d/comm", (int)pid);
+  if (pid <= 0)
+    return g_strdup("an unknown program");
+  g_autofree char *exe_link = g_strdup_printf("/proc/%d/exe", (int)pid);
+  g_autofree char *exe = g_file_read_link(exe_link, NULL);
+  if (exe != NULL)
+    return g_path_get_basename(exe);
+  g_autofree char *comm_path = g_strdup_printf("/proc/%d/comm", (int)pid);
   g_autofree char *comm = NULL;
-  if (pid > 0 && g_file_get_contents(path, &comm, NULL, NULL))
-    return g_strdup_printf("pid %d (%s)", (int)pid, g_strstrip(comm));
-  return g_strdup_printf("pid %d", (int)pid);
+  if (g_file_get_contents(comm_path, &comm, NULL, NULL))
+    return g_strdup(g_strstrip(comm));
+  return g_strdup("an unknown program");
 }
 
 TesseraConn *tessera_conn_new(int fd, pid_t pid, uid_t uid)
@@ -38,7 +46,8 @@ TesseraConn *tessera_conn_new(int fd, pid_t pid, uid_t uid)
   conn->fd = fd;
   conn->pid = pid;
   conn->uid = uid;
-  conn->peer_name = describe_peer(pid);
+  conn->program = peer_program(pid);
+  conn->peer_name = g_strdup_printf("pid %d (%s)", (int)pid, conn->program);
   conn->options = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
   g_mutex_init(&conn->out_lock);
   tproto_buf_init(&conn->in);
@@ -67,6 +76,7 @@ void tessera_conn_unref(TesseraConn *conn)
   g_mutex_clear(&conn->out_lock);
   g_hash_table_unref(conn->options);
   g_free(conn->peer_name);
+  g_free(conn->program);
   g_free(conn->client_name);
   g_free(conn);
 }

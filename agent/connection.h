@@ -32,8 +32,10 @@ struct TesseraConn {
   /* peer, set once at accept */
   pid_t pid;
   uid_t uid;
+  char *program;   /* executable name from /proc, e.g. "mutt" */
   char *peer_name; /* "pid 123 (mutt)" for logs */
-  /* after HELLO, main loop only */
+  /* set by HELLO on the main loop and never changed after it, so workers
+   * may read them for the PIN dialog */
   gboolean hello_done;
   uint32_t version;
   char *client_name;

@@ -11,8 +11,10 @@ TesseraJob *tessera_job_new(TesseraJobKind kind, TesseraConn *conn, uint32_t req
 {
   TesseraJob *job = g_new0(TesseraJob, 1);
   job->kind = kind;
-  job->conn = tessera_conn_ref(conn);
-  tessera_conn_job_started(conn);
+  if (conn != NULL) {
+    job->conn = tessera_conn_ref(conn);
+    tessera_conn_job_started(conn);
+  }
   job->request_id = request_id;
   job->token = token;
   job->key = key ? tessera_key_ref(key) : NULL;
@@ -36,6 +38,12 @@ gboolean tessera_job_set_label(TesseraJob *job, const uint8_t *p, size_t n)
   return copy_bytes(&job->label, &job->label_len, p, n);
 }
 
+gboolean tessera_job_set_pin(TesseraJob *job, const uint8_t *p, size_t n)
+{
+  job->pin = tessera_secret_new_from(p, n);
+  return job->pin != NULL;
+}
+
 void tessera_job_group(TesseraJob **jobs, guint n)
 {
   TesseraJobGroup *group = g_new0(TesseraJobGroup, 1);
@@ -54,10 +62,13 @@ void tessera_job_free(TesseraJob *job)
     tproto_wipe(job->data, job->data_len);
   g_free(job->data);
   g_free(job->label);
+  tessera_secret_free(job->pin);
   tproto_buf_free(&job->reply);
   tessera_key_unref(job->key);
-  tessera_conn_job_done(job->conn);
-  tessera_conn_unref(job->conn);
+  if (job->conn != NULL) {
+    tessera_conn_job_done(job->conn);
+    tessera_conn_unref(job->conn);
+  }
   g_free(job);
 }
 
@@ -90,6 +101,11 @@ static gboolean is_error_reply(const tproto_buf *reply)
   return reply->len > 4 && reply->data[4] == TPROTO_R_ERROR;
 }
 
+gboolean tessera_job_failed(const TesseraJob *job)
+{
+  return is_error_reply(&job->reply);
+}
+
 /* Folds a grouped job's reply into its group's; TRUE for the last job,
  * which then carries the group's answer. */
 static gboolean group_settle(TesseraJob *job)
@@ -115,6 +131,8 @@ static gboolean group_settle(TesseraJob *job)
 void tessera_job_finish(TesseraJob *job)
 {
   G_GNUC_UNUSED g_autoptr(TesseraJob) owned = job;
+  if (job->conn == NULL)
+    return;
   if (job->group != NULL && !group_settle(job))
     return;
   if (job->reply.len == 0)

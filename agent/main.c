@@ -1,6 +1,7 @@
 /* tessera-agent — entry point: options, hardening, main loop, shutdown. */
 #include "config.h"
 #include "connection.h"
+#include "expiry.h"
 #include "modules.h"
 #include "requests.h"
 #include "server.h"
@@ -91,6 +92,10 @@ static gboolean parse_options(int *argc, char ***argv, Options *o, GError **erro
       "Also load this PKCS#11 module (repeatable)", "PATH" },
     { "no-p11-kit", 0, 0, G_OPTION_ARG_NONE, &o->no_p11_kit,
       "Do not load the modules registered with p11-kit", NULL },
+    { "pinentry", 'p', 0, G_OPTION_ARG_FILENAME, &o->cfg.pinentry_program,
+      "Ask for PINs with this pinentry program (default: pinentry-program from the config, "
+      "else pinentry)",
+      "PATH" },
     { "config", 'c', 0, G_OPTION_ARG_FILENAME, &o->config_path,
       "Read settings from FILE (default $XDG_CONFIG_HOME/tessera/agent.conf)", "FILE" },
     { "foreground", 'f', 0, G_OPTION_ARG_NONE, &o->cfg.foreground,
@@ -120,6 +125,7 @@ int main(int argc, char **argv)
 {
   harden_process();
   g_auto(Options) o = { 0 };
+  config_init(&o.cfg);
   g_autoptr(GError) error = NULL;
   if (!parse_options(&argc, &argv, &o, &error)) {
     g_printerr("tessera-agent: %s\nTry 'tessera-agent --help'.\n", error->message);
@@ -133,6 +139,7 @@ int main(int argc, char **argv)
     g_printerr("tessera-agent: %s\n", error->message);
     return 1;
   }
+  config_set_active(&o.cfg);
   if (o.cfg.debug)
     g_log_set_debug_enabled(TRUE);
   if (o.cfg.socket_path == NULL && (o.cfg.socket_path = server_default_socket_path(&error)) == NULL) {
@@ -161,6 +168,7 @@ int main(int argc, char **argv)
   g_main_loop_run(loop);
 
   server_stop();
+  expiry_stop();
   tessera_conn_close_all();
   modules_unload();
   /* Replies of jobs that finished during shutdown are still queued. */

@@ -2,6 +2,7 @@
 #include "operations.h"
 
 #include "ckr.h"
+#include "login.h"
 #include "messages.h"
 #include "objects.h"
 
@@ -50,21 +51,12 @@ CK_MECHANISM_TYPE operations_ck_mechanism(uint8_t mech)
   }
 }
 
-static void mark_logged_out(TesseraToken *token)
-{
-  g_mutex_lock(&token->lock);
-  token->logged_in = FALSE;
-  g_mutex_unlock(&token->lock);
-  tessera_token_forget_handles(token);
-}
-
-/* Turns a token's refusal into words that say what to do next. */
-static void reply_ckr(TesseraToken *token, TesseraJob *job, CK_RV rv, const char *function)
+void operations_reply_ckr(TesseraToken *token, TesseraJob *job, CK_RV rv, const char *function)
 {
   const char *key = job->key ? job->key->label : "";
   switch (rv) {
   case CKR_USER_NOT_LOGGED_IN:
-    mark_logged_out(token);
+    login_lost(token);
     tessera_job_reply_error(job, TPROTO_ERR_NOT_LOGGED_IN,
                             "token '%s' is not logged in; log in with `tessera login %s`",
                             token->label, token->label);
@@ -111,20 +103,22 @@ static CK_OBJECT_HANDLE private_handle(TesseraToken *token, TesseraJob *job)
   return h;
 }
 
+/* An attempt either answered the job (DONE) or found the token logged
+ * out behind the agent's back (LOST), when a new login may help. */
+typedef enum { ATTEMPT_DONE, ATTEMPT_LOST } Attempt;
+
 /* Finds the key or explains why it cannot be used. */
-static gboolean resolve_handle(TesseraToken *token, TesseraJob *job, CK_OBJECT_HANDLE *h)
+static Attempt resolve_handle(TesseraToken *token, TesseraJob *job, CK_OBJECT_HANDLE *h)
 {
   *h = private_handle(token, job);
   if (*h != CK_INVALID_HANDLE)
-    return TRUE;
-  if (!tessera_token_logged_in(token) && !(job->key->flags & TPROTO_KEY_PRIVATE_SEEN)) {
-    reply_ckr(token, job, CKR_USER_NOT_LOGGED_IN, "C_FindObjects");
-    return FALSE;
-  }
+    return ATTEMPT_DONE;
+  if (!tessera_token_logged_in(token) && !(job->key->flags & TPROTO_KEY_PRIVATE_SEEN))
+    return ATTEMPT_LOST; /* hidden until login: the login is gone */
   tessera_job_reply_error(job, TPROTO_ERR_NO_SUCH_KEY,
                           "the private key '%s' is no longer on token '%s'", job->key->label,
                           token->label);
-  return FALSE;
+  return ATTEMPT_DONE;
 }
 
 /* Runs one C_xxxInit + single-part call, retrying once when a cached
@@ -132,39 +126,57 @@ static gboolean resolve_handle(TesseraToken *token, TesseraJob *job, CK_OBJECT_H
 typedef CK_RV (*InitFn)(CK_SESSION_HANDLE, CK_MECHANISM_PTR, CK_OBJECT_HANDLE);
 typedef CK_RV (*RunFn)(CK_SESSION_HANDLE, CK_BYTE_PTR, CK_ULONG, CK_BYTE_PTR, CK_ULONG_PTR);
 
-static void run_single_part(TesseraToken *token, TesseraJob *job, CK_MECHANISM *mech,
-                            InitFn init, const char *init_name, RunFn run, const char *run_name)
+static Attempt run_single_part(TesseraToken *token, TesseraJob *job, CK_MECHANISM *mech,
+                               InitFn init, const char *init_name, RunFn run,
+                               const char *run_name)
 {
-  CK_OBJECT_HANDLE h;
-  if (!resolve_handle(token, job, &h))
-    return;
+  CK_OBJECT_HANDLE h = CK_INVALID_HANDLE;
+  if (resolve_handle(token, job, &h) == ATTEMPT_LOST)
+    return ATTEMPT_LOST;
+  if (h == CK_INVALID_HANDLE)
+    return ATTEMPT_DONE;
   CK_RV rv = init(token->session, mech, h);
   if (rv == CKR_KEY_HANDLE_INVALID || rv == CKR_OBJECT_HANDLE_INVALID) {
     tessera_token_forget_handles(token);
-    if (!resolve_handle(token, job, &h))
-      return;
+    if (resolve_handle(token, job, &h) == ATTEMPT_LOST)
+      return ATTEMPT_LOST;
+    if (h == CK_INVALID_HANDLE)
+      return ATTEMPT_DONE;
     rv = init(token->session, mech, h);
   }
   /* At init, "bad arguments" can only mean the mechanism parameters:
    * SoftHSM, for one, accepts OAEP with SHA-1 only. */
   if (rv == CKR_ARGUMENTS_BAD)
     rv = CKR_MECHANISM_PARAM_INVALID;
+  if (rv == CKR_USER_NOT_LOGGED_IN)
+    return ATTEMPT_LOST;
   if (rv != CKR_OK) {
-    reply_ckr(token, job, rv, init_name);
-    return;
+    operations_reply_ckr(token, job, rv, init_name);
+    return ATTEMPT_DONE;
   }
   CK_BYTE out[MAX_OUTPUT];
   CK_ULONG out_len = sizeof(out);
+  if ((job->key->flags & TPROTO_KEY_ALWAYS_AUTH) && !login_context_specific(token, job)) {
+    /* Ends the operation the init started; its result, if the token
+     * produced one regardless, is thrown away. */
+    (void)run(token->session, job->data, job->data_len, out, &out_len);
+    tproto_wipe(out, sizeof(out));
+    return ATTEMPT_DONE;
+  }
   rv = run(token->session, job->data, job->data_len, out, &out_len);
   /* SoftHSM answers a padding failure with CKR_GENERAL_ERROR: once init
    * accepted key and parameters, that can only be the ciphertext. */
   if (rv == CKR_GENERAL_ERROR && job->kind == JOB_DECRYPT)
     rv = CKR_ENCRYPTED_DATA_INVALID;
+  Attempt result = ATTEMPT_DONE;
   if (rv == CKR_OK)
     tessera_job_reply_data(job, out, out_len);
+  else if (rv == CKR_USER_NOT_LOGGED_IN && !(job->key->flags & TPROTO_KEY_ALWAYS_AUTH))
+    result = ATTEMPT_LOST;
   else
-    reply_ckr(token, job, rv, run_name);
+    operations_reply_ckr(token, job, rv, run_name);
   tproto_wipe(out, sizeof(out));
+  return result;
 }
 
 /* PSS and OAEP both name a hash and an MGF1 hash. */
@@ -176,7 +188,7 @@ static void hash_params(const TesseraJob *job, CK_MECHANISM_TYPE *hash, CK_ULONG
   (void)operations_hash_mechanism(job->mgf_hash, &unused_hash, mgf);
 }
 
-static void run_sign(TesseraToken *token, TesseraJob *job)
+static Attempt attempt_sign(TesseraToken *token, TesseraJob *job)
 {
   CK_MECHANISM mech = { operations_ck_mechanism(job->mech), NULL, 0 };
   CK_RSA_PKCS_PSS_PARAMS pss;
@@ -186,11 +198,11 @@ static void run_sign(TesseraToken *token, TesseraJob *job)
     mech.pParameter = &pss;
     mech.ulParameterLen = sizeof(pss);
   }
-  run_single_part(token, job, &mech, token->module->C_SignInit, "C_SignInit",
-                  token->module->C_Sign, "C_Sign");
+  return run_single_part(token, job, &mech, token->module->C_SignInit, "C_SignInit",
+                         token->module->C_Sign, "C_Sign");
 }
 
-static void run_decrypt(TesseraToken *token, TesseraJob *job)
+static Attempt attempt_decrypt(TesseraToken *token, TesseraJob *job)
 {
   CK_MECHANISM mech = { operations_ck_mechanism(job->mech), NULL, 0 };
   CK_RSA_PKCS_OAEP_PARAMS oaep;
@@ -202,15 +214,17 @@ static void run_decrypt(TesseraToken *token, TesseraJob *job)
     mech.pParameter = &oaep;
     mech.ulParameterLen = sizeof(oaep);
   }
-  run_single_part(token, job, &mech, token->module->C_DecryptInit, "C_DecryptInit",
-                  token->module->C_Decrypt, "C_Decrypt");
+  return run_single_part(token, job, &mech, token->module->C_DecryptInit, "C_DecryptInit",
+                         token->module->C_Decrypt, "C_Decrypt");
 }
 
-static void run_derive(TesseraToken *token, TesseraJob *job)
+static Attempt attempt_derive(TesseraToken *token, TesseraJob *job)
 {
-  CK_OBJECT_HANDLE h;
-  if (!resolve_handle(token, job, &h))
-    return;
+  CK_OBJECT_HANDLE h = CK_INVALID_HANDLE;
+  if (resolve_handle(token, job, &h) == ATTEMPT_LOST)
+    return ATTEMPT_LOST;
+  if (h == CK_INVALID_HANDLE)
+    return ATTEMPT_DONE;
   CK_ECDH1_DERIVE_PARAMS params = { CKD_NULL, 0, NULL, job->data_len, job->data };
   CK_MECHANISM mech = { CKM_ECDH1_DERIVE, &params, sizeof(params) };
   CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
@@ -226,9 +240,11 @@ static void run_derive(TesseraToken *token, TesseraJob *job)
   CK_OBJECT_HANDLE secret = CK_INVALID_HANDLE;
   CK_RV rv = token->module->C_DeriveKey(token->session, &mech, h, tmpl, G_N_ELEMENTS(tmpl),
                                         &secret);
+  if (rv == CKR_USER_NOT_LOGGED_IN)
+    return ATTEMPT_LOST;
   if (rv != CKR_OK) {
-    reply_ckr(token, job, rv, "C_DeriveKey");
-    return;
+    operations_reply_ckr(token, job, rv, "C_DeriveKey");
+    return ATTEMPT_DONE;
   }
   CK_BYTE value[MAX_OUTPUT];
   CK_ATTRIBUTE attr = { CKA_VALUE, value, sizeof(value) };
@@ -237,101 +253,52 @@ static void run_derive(TesseraToken *token, TesseraJob *job)
   if (rv == CKR_OK)
     tessera_job_reply_data(job, value, attr.ulValueLen);
   else
-    reply_ckr(token, job, rv, "C_GetAttributeValue");
+    operations_reply_ckr(token, job, rv, "C_GetAttributeValue");
   tproto_wipe(value, sizeof(value));
+  return ATTEMPT_DONE;
 }
 
-static void refresh_token_flags(TesseraToken *token)
-{
-  CK_TOKEN_INFO info;
-  if (token->module->C_GetTokenInfo(token->slot, &info) != CKR_OK)
-    return;
-  g_mutex_lock(&token->lock);
-  token->token_flags = info.flags;
-  g_mutex_unlock(&token->lock);
-}
+typedef Attempt (*AttemptFn)(TesseraToken *token, TesseraJob *job);
 
-static void reply_wrong_pin(TesseraToken *token, TesseraJob *job)
+/* Logs in when needed and runs the operation. If the token turns out to
+ * have lost its login (another program reset the card), the user is asked
+ * once more: a new PIN entry, never a PIN the agent kept and resent. */
+static void run_key_operation(TesseraToken *token, TesseraJob *job, AttemptFn attempt)
 {
-  refresh_token_flags(token);
-  uint32_t flags = tessera_token_proto_flags(token);
-  const char *tries = "";
-  if (flags & TPROTO_TOKEN_PIN_LOCKED)
-    tries = "; the PIN is now blocked: unblock it with its PUK";
-  else if (flags & TPROTO_TOKEN_PIN_FINAL_TRY)
-    tries = "; one try left before the PIN is blocked";
-  else if (flags & TPROTO_TOKEN_PIN_COUNT_LOW)
-    tries = "; few tries left before the PIN is blocked";
-  tessera_job_reply_error(job, TPROTO_ERR_PIN_INCORRECT, "wrong PIN for token '%s'%s",
-                          token->label, tries);
-}
-
-static void run_login(TesseraToken *token, TesseraJob *job)
-{
-  CK_RV rv = token->module->C_Login(token->session, CKU_USER, job->data, job->data_len);
-  switch (rv) {
-  case CKR_OK:
-    g_message("logged in to token '%s'", token->label);
-    tessera_token_refresh(token);
-    tessera_job_reply_ok(job);
-    return;
-  case CKR_USER_ALREADY_LOGGED_IN:
-    /* The token did not look at this PIN: success would vouch for it. */
-    tessera_job_reply_error(job, TPROTO_ERR_ALREADY_LOGGED_IN,
-                            "token '%s' is already logged in (the PIN was not checked); "
-                            "`tessera logout %s` first to log in again",
-                            token->label, token->label);
-    return;
-  case CKR_PIN_INCORRECT:
-    g_message("wrong PIN for token '%s'", token->label);
-    reply_wrong_pin(token, job);
-    return;
-  case CKR_PIN_LOCKED:
-    refresh_token_flags(token);
-    tessera_job_reply_error(job, TPROTO_ERR_PIN_LOCKED,
-                            "the PIN of token '%s' is blocked; unblock it with its PUK",
-                            token->label);
-    return;
-  case CKR_PIN_LEN_RANGE:
-  case CKR_PIN_INVALID:
-    tessera_job_reply_error(job, TPROTO_ERR_PIN_INVALID,
-                            "token '%s' does not accept a PIN of this length or form",
-                            token->label);
-    return;
-  default:
-    reply_ckr(token, job, rv, "C_Login");
+  for (int round = 0; round < 2; round++) {
+    if (!login_prepare(token, job))
+      return;
+    if (attempt(token, job) == ATTEMPT_DONE) {
+      if (!tessera_job_failed(job))
+        tessera_token_touch(token);
+      return;
+    }
+    g_message("token '%s' is no longer logged in", token->label);
+    login_lost(token);
   }
-}
-
-static void run_logout(TesseraToken *token, TesseraJob *job)
-{
-  CK_RV rv = token->module->C_Logout(token->session);
-  if (rv != CKR_OK && rv != CKR_USER_NOT_LOGGED_IN) {
-    reply_ckr(token, job, rv, "C_Logout");
-    return;
-  }
-  g_message("logged out of token '%s'", token->label);
-  tessera_token_refresh(token);
-  tessera_job_reply_ok(job);
+  operations_reply_ckr(token, job, CKR_USER_NOT_LOGGED_IN, "C_Login");
 }
 
 void operations_run(TesseraToken *token, TesseraJob *job)
 {
   switch (job->kind) {
   case JOB_SIGN:
-    run_sign(token, job);
+    run_key_operation(token, job, attempt_sign);
     break;
   case JOB_DECRYPT:
-    run_decrypt(token, job);
+    run_key_operation(token, job, attempt_decrypt);
     break;
   case JOB_DERIVE:
-    run_derive(token, job);
+    run_key_operation(token, job, attempt_derive);
     break;
   case JOB_LOGIN:
-    run_login(token, job);
+    login_run_request(token, job);
     break;
   case JOB_LOGOUT:
-    run_logout(token, job);
+    login_run_logout(token, job);
+    break;
+  case JOB_EXPIRE:
+    login_run_expire(token);
     break;
   }
 }

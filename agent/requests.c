@@ -143,7 +143,8 @@ static void process_list_tokens(TesseraConn *conn, const tproto_header *h, tprot
     g_autoptr(GPtrArray) keys = tessera_token_keys(t);
     tproto_token e = { tproto_str(t->id), tproto_str(t->label), tproto_str(t->manufacturer),
                        tproto_str(t->model), tproto_str(t->serial), tproto_str(t->module_path),
-                       tessera_token_proto_flags(t), keys->len };
+                       tessera_token_proto_flags(t), keys->len,
+                       tessera_token_login_ends_s(t) };
     g_array_append_val(out, e);
   }
   TokensReply r = { h->id, out };
@@ -436,14 +437,11 @@ static void process_login(TesseraConn *conn, const tproto_header *h, tproto_buf 
   TesseraToken *token = token_for_request(conn, h->id, m.token);
   if (token == NULL)
     return;
-  if (m.pin.len == 0) {
-    tessera_conn_send_error(conn, h->id, TPROTO_ERR_PIN_INVALID,
-                            "an empty PIN was given for token '%s'", token->label);
-    return;
-  }
-  g_message("%s logs in to token '%s'", conn->peer_name, token->label);
+  g_message("%s logs in to token '%s'%s", conn->peer_name, token->label,
+            m.pin.len ? " with a PIN" : "");
   TesseraJob *job = tessera_job_new(JOB_LOGIN, conn, h->id, token, NULL);
-  if (!tessera_job_set_data(job, m.pin.ptr, m.pin.len)) {
+  /* No PIN: the agent asks the user itself. */
+  if (m.pin.len > 0 && !tessera_job_set_pin(job, m.pin.ptr, m.pin.len)) {
     tessera_conn_send_error(conn, h->id, TPROTO_ERR_INTERNAL, "out of memory");
     tessera_job_free(job);
     return;

@@ -2,7 +2,9 @@
 #include "token.h"
 
 #include "ckr.h"
+#include "expiry.h"
 #include "job.h"
+#include "login.h"
 #include "messages.h"
 #include "objects.h"
 #include "operations.h"
@@ -95,6 +97,9 @@ TesseraToken *tessera_token_open(CK_FUNCTION_LIST *module, const char *module_pa
   token->model = padded_string(info.model, sizeof(info.model));
   token->serial = padded_string(info.serialNumber, sizeof(info.serialNumber));
   token->id = uri_for_token(token->label, token->serial);
+  token->policy = config_token_policy(config_active(), token->label, token->serial);
+  token->shutdown = g_cancellable_new();
+  token->login = login_state_new();
   token->token_flags = info.flags;
   token->keys = g_ptr_array_new_with_free_func((GDestroyNotify)tessera_key_unref);
   token->private_handles =
@@ -128,6 +133,9 @@ void tessera_token_free(TesseraToken *token)
   if (token == NULL)
     return;
   if (token->worker != NULL) {
+    /* An open PIN dialog would hold up the join for as long as the user
+     * ignores it. */
+    g_cancellable_cancel(token->shutdown);
     g_async_queue_push(token->queue, &stop_marker);
     g_thread_join(token->worker);
   }
@@ -137,6 +145,8 @@ void tessera_token_free(TesseraToken *token)
     token->module->C_Logout(token->session);
     token->module->C_CloseSession(token->session);
   }
+  login_state_free(token->login);
+  g_clear_object(&token->shutdown);
   g_hash_table_unref(token->private_handles);
   g_ptr_array_unref(token->keys);
   g_free(token->mechanisms);
@@ -152,6 +162,7 @@ void tessera_token_free(TesseraToken *token)
 
 void tessera_token_submit(TesseraToken *token, TesseraJob *job)
 {
+  job->submit_seq = (guint)g_atomic_int_add(&token->submitted, 1) + 1;
   g_async_queue_push(token->queue, job);
 }
 
@@ -169,6 +180,71 @@ gboolean tessera_token_logged_in(TesseraToken *token)
   gboolean v = token->logged_in;
   g_mutex_unlock(&token->lock);
   return v;
+}
+
+static gint64 deadline_locked(TesseraToken *token)
+{
+  if (!token->logged_in)
+    return 0;
+  gint64 deadline = G_MAXINT64;
+  if (token->policy.max_lifetime_s > 0)
+    deadline = MIN(deadline, token->login_started_us +
+                                 (gint64)token->policy.max_lifetime_s * G_USEC_PER_SEC);
+  if (token->policy.idle_timeout_s > 0)
+    deadline = MIN(deadline, token->last_used_us +
+                                 (gint64)token->policy.idle_timeout_s * G_USEC_PER_SEC);
+  return deadline;
+}
+
+gint64 tessera_token_login_deadline(TesseraToken *token)
+{
+  g_mutex_lock(&token->lock);
+  gint64 deadline = deadline_locked(token);
+  g_mutex_unlock(&token->lock);
+  return deadline;
+}
+
+guint32 tessera_token_login_ends_s(TesseraToken *token)
+{
+  gint64 deadline = tessera_token_login_deadline(token);
+  if (deadline == 0)
+    return 0;
+  if (deadline == G_MAXINT64)
+    return G_MAXUINT32;
+  gint64 left = deadline - g_get_monotonic_time();
+  /* Rounded up: a login that ends in 0.4 s has not ended yet. */
+  return left <= 0 ? 1 : (guint32)MIN((left + G_USEC_PER_SEC - 1) / G_USEC_PER_SEC, G_MAXUINT32);
+}
+
+void tessera_token_set_logged_in(TesseraToken *token, gboolean logged_in)
+{
+  gint64 now = g_get_monotonic_time();
+  g_mutex_lock(&token->lock);
+  gboolean starts = logged_in && !token->logged_in;
+  token->logged_in = logged_in;
+  if (starts)
+    token->login_started_us = token->last_used_us = now;
+  g_mutex_unlock(&token->lock);
+  if (starts)
+    expiry_schedule();
+}
+
+void tessera_token_touch(TesseraToken *token)
+{
+  gint64 now = g_get_monotonic_time();
+  g_mutex_lock(&token->lock);
+  token->last_used_us = now;
+  g_mutex_unlock(&token->lock);
+}
+
+void tessera_token_refresh_flags(TesseraToken *token)
+{
+  CK_TOKEN_INFO info;
+  if (token->module->C_GetTokenInfo(token->slot, &info) != CKR_OK)
+    return;
+  g_mutex_lock(&token->lock);
+  token->token_flags = info.flags;
+  g_mutex_unlock(&token->lock);
 }
 
 uint32_t tessera_token_proto_flags(TesseraToken *token)
@@ -218,10 +294,10 @@ void tessera_token_refresh(TesseraToken *token)
   g_mutex_lock(&token->lock);
   if (have_info)
     token->token_flags = info.flags;
-  token->logged_in = logged_in;
   GPtrArray *old = token->keys;
   token->keys = keys;
   g_mutex_unlock(&token->lock);
+  tessera_token_set_logged_in(token, logged_in);
   g_ptr_array_unref(old);
   tessera_token_forget_handles(token);
 }

@@ -8,12 +8,15 @@
  */
 #pragma once
 
+#include "config.h"
 #include "key.h"
 
+#include <gio/gio.h>
 #include <glib.h>
 #include <p11-kit/pkcs11.h>
 
 typedef struct TesseraJob TesseraJob;
+typedef struct TesseraLoginState TesseraLoginState;
 
 typedef struct TesseraToken {
   CK_FUNCTION_LIST *module;
@@ -23,17 +26,22 @@ typedef struct TesseraToken {
   char *label, *manufacturer, *model, *serial;
   CK_MECHANISM_TYPE *mechanisms;
   CK_ULONG n_mechanisms;
+  TesseraLoginPolicy policy;
+  GCancellable *shutdown; /* cancelled first at shutdown: closes an open PIN dialog */
 
   GMutex lock;
   GPtrArray *keys; /* of TesseraKey; replaced whole, never edited */
   gboolean logged_in;
+  gint64 login_started_us, last_used_us; /* monotonic; meaningful while logged in */
   CK_FLAGS token_flags;
 
   GAsyncQueue *queue; /* of TesseraJob */
+  gint submitted;     /* atomic: jobs submitted so far */
   GThread *worker;
   /* worker only */
   CK_SESSION_HANDLE session;
   GHashTable *private_handles; /* CKA_ID (GBytes) -> CK_OBJECT_HANDLE */
+  TesseraLoginState *login;    /* PIN dialogs, rejected PINs, cached PIN */
 } TesseraToken;
 
 TesseraToken *tessera_token_open(CK_FUNCTION_LIST *module, const char *module_path,
@@ -47,6 +55,11 @@ void tessera_token_submit(TesseraToken *token, TesseraJob *job);
 /* A new reference to the current key list (never NULL). */
 GPtrArray *tessera_token_keys(TesseraToken *token);
 gboolean tessera_token_logged_in(TesseraToken *token);
+/* Seconds until the login ends by the idle or lifetime limit; 0 when not
+ * logged in. */
+guint32 tessera_token_login_ends_s(TesseraToken *token);
+/* Monotonic time the login ends, G_MAXINT64 for never, 0 if not logged in. */
+gint64 tessera_token_login_deadline(TesseraToken *token);
 /* TPROTO_TOKEN_* flags for listing. */
 uint32_t tessera_token_proto_flags(TesseraToken *token);
 gboolean tessera_token_has_mechanism(const TesseraToken *token, CK_MECHANISM_TYPE mech);
@@ -55,3 +68,9 @@ gboolean tessera_token_has_mechanism(const TesseraToken *token, CK_MECHANISM_TYP
 void tessera_token_refresh(TesseraToken *token);
 /* Worker side: forgets cached private-key handles (after logout). */
 void tessera_token_forget_handles(TesseraToken *token);
+/* Worker side: the login state changed (TRUE: starts now) or a key was
+ * used (tessera_token_touch). */
+void tessera_token_set_logged_in(TesseraToken *token, gboolean logged_in);
+void tessera_token_touch(TesseraToken *token);
+/* Worker side: re-reads the token flags (PIN counters). */
+void tessera_token_refresh_flags(TesseraToken *token);
