@@ -37,6 +37,13 @@ int tc_socket_connect(const char *path, int *fd, char *err, size_t err_size);
 int tc_socket_send_all(int fd, const uint8_t *p, size_t n, char *err, size_t err_size);
 int tc_socket_read_frame(int fd, tc_frame *out, char *err, size_t err_size);
 
+/* context.c: HELLO options from this process's environment (DISPLAY,
+ * WAYLAND_DISPLAY, XAUTHORITY, DBUS_SESSION_BUS_ADDRESS, TERM, TTY), leaving
+ * out keys the caller gives itself; at most max. Values point into the
+ * environment or tty_buf. */
+size_t tc_context_options(const tessera_option *given, size_t n_given, tessera_option *out,
+                          size_t max, char *tty_buf, size_t tty_size);
+
 /* client.c: error bookkeeping and the request/reply round trip. */
 __attribute__((format(printf, 3, 4))) int tc_fail(tessera_client *c, int code, const char *fmt,
                                                   ...);

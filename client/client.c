@@ -169,15 +169,24 @@ static int send_hello(tessera_client *c, const char *client_name, const tessera_
   int r = check_options(c, options, n_options);
   if (r < 0)
     return r;
+  /* The caller's own options win: the environment fills what is left. */
+  tessera_option context[TPROTO_MAX_HELLO_OPTIONS];
+  char tty[256];
+  size_t n_context = tc_context_options(options, n_options, context,
+                                        TPROTO_MAX_HELLO_OPTIONS - n_options, tty, sizeof(tty));
   tproto_hello m = {
     .version_min = TPROTO_VERSION,
     .version_max = TPROTO_VERSION,
     .client_name = tproto_str(client_name ? client_name : "libtessera-client"),
-    .n_options = (uint32_t)n_options,
+    .n_options = (uint32_t)(n_context + n_options),
   };
+  for (size_t i = 0; i < n_context; i++) {
+    m.option_keys[i] = tproto_str(context[i].key);
+    m.option_values[i] = tproto_str(context[i].value);
+  }
   for (size_t i = 0; i < n_options; i++) {
-    m.option_keys[i] = tproto_str(options[i].key);
-    m.option_values[i] = tproto_str(options[i].value); /* NULL = "" */
+    m.option_keys[n_context + i] = tproto_str(options[i].key);
+    m.option_values[n_context + i] = tproto_str(options[i].value); /* NULL = "" */
   }
   uint32_t id = tc_next_id(c);
   TC_AUTO_BUF req = { 0 };

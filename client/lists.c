@@ -24,6 +24,7 @@ static int copy_token(const tproto_token *w, tessera_token *t)
   t->module = dup_text(w->module, &ok);
   t->flags = w->flags;
   t->n_keys = w->n_keys;
+  t->login_ends_s = w->login_ends_s;
   return ok ? TPROTO_OK : TPROTO_E_NOMEM;
 }
 

@@ -153,12 +153,11 @@ static int decode_ok(tproto_buf *body, void *out)
   return tproto_dec_empty(body);
 }
 
-int tessera_login(tessera_client *c, const char *token, const char *pin, size_t pin_len)
+/* An empty PIN on the wire asks the agent to get it from the user. */
+static int send_login(tessera_client *c, const char *token, const char *pin, size_t pin_len)
 {
   if (token == NULL || *token == '\0')
     return tc_fail(c, TESSERA_E_ARG, "no token given");
-  if (pin == NULL || pin_len == 0)
-    return tc_fail(c, TESSERA_E_ARG, "empty PIN");
   tproto_login m = { .token = tproto_str(token), .pin = tproto_mem(pin, pin_len) };
   uint32_t id = tc_next_id(c);
   TC_AUTO_BUF req = { 0 }; /* holds the PIN: wiped by tproto_buf_free */
@@ -166,6 +165,18 @@ int tessera_login(tessera_client *c, const char *token, const char *pin, size_t 
   if (r < 0)
     return tc_encode_failed(c, r, "token or PIN");
   return tc_transact(c, &req, id, TPROTO_R_OK, decode_ok, NULL);
+}
+
+int tessera_login(tessera_client *c, const char *token, const char *pin, size_t pin_len)
+{
+  if (pin == NULL || pin_len == 0)
+    return tc_fail(c, TESSERA_E_ARG, "empty PIN");
+  return send_login(c, token, pin, pin_len);
+}
+
+int tessera_login_prompt(tessera_client *c, const char *token)
+{
+  return send_login(c, token, NULL, 0);
 }
 
 int tessera_logout(tessera_client *c, const char *token)

@@ -37,6 +37,7 @@ typedef struct {
   char *label, *manufacturer, *model, *serial, *module;
   uint32_t flags; /* TPROTO_TOKEN_* */
   uint32_t n_keys;
+  uint32_t login_ends_s; /* seconds until the login ends; 0 = not logged in */
 } tessera_token;
 
 typedef struct {
@@ -73,9 +74,12 @@ char *tessera_default_socket_path(void);
  * refuses the connection (e.g. another uid) yields its positive code. */
 int tessera_client_connect(const char *path, const char *client_name, tessera_client **out,
                            char **err_msg);
-/* Context the agent may need on the client's behalf (DISPLAY, TERM, ...),
- * sent in HELLO; the agent ignores keys it does not know. At most 32
- * options; key non-empty, value NULL = "". */
+/* Context the agent may need on the client's behalf, sent in HELLO; the
+ * agent ignores keys it does not know. Both connect calls also send this
+ * process's DISPLAY, WAYLAND_DISPLAY, XAUTHORITY, DBUS_SESSION_BUS_ADDRESS,
+ * TERM and TTY (GPG_TTY, else the terminal of stdin/stdout/stderr), so the
+ * agent's PIN dialog shows where this program runs; options given here
+ * replace those. At most 32 options; key non-empty, value NULL = "". */
 typedef struct {
   const char *key;
   const char *value;
@@ -127,6 +131,10 @@ int tessera_derive(tessera_client *c, const char *key, uint8_t mech, const uint8
 /* token: token URI, label or serial. The PIN is sent once and not kept;
  * the request buffer that carried it is wiped. */
 int tessera_login(tessera_client *c, const char *token, const char *pin, size_t pin_len);
+/* The agent asks the user for the PIN itself (pinentry, or the reader's
+ * PIN pad) and logs in; blocks until the user has answered.
+ * TPROTO_ERR_PIN_CANCELLED when the user cancelled. */
+int tessera_login_prompt(tessera_client *c, const char *token);
 /* token NULL or "" logs out every token. */
 int tessera_logout(tessera_client *c, const char *token);
 

@@ -18,6 +18,7 @@ enum {
 
 typedef struct {
   const char *socket_path; /* --socket, or NULL for the default */
+  gboolean no_prompt;      /* --no-prompt: fail instead of a PIN dialog */
 } CliGlobals;
 
 typedef int (*CliCommandFn)(const CliGlobals *g, int argc, char **argv);
@@ -172,6 +173,7 @@ int cmd_tokens(const CliGlobals *g, int argc, char **argv);
 int cmd_keys(const CliGlobals *g, int argc, char **argv);
 int cmd_login(const CliGlobals *g, int argc, char **argv);
 int cmd_logout(const CliGlobals *g, int argc, char **argv);
+int cmd_lock(const CliGlobals *g, int argc, char **argv);
 int cmd_sign(const CliGlobals *g, int argc, char **argv);
 int cmd_decrypt(const CliGlobals *g, int argc, char **argv);
 int cmd_derive(const CliGlobals *g, int argc, char **argv);

@@ -5,6 +5,37 @@
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(tessera_status, tessera_status_clear)
 
+typedef struct {
+  tessera_token *items;
+  size_t n;
+} CliTokens;
+
+static void cli_tokens_clear(CliTokens *t)
+{
+  tessera_tokens_free(t->items, t->n);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(CliTokens, cli_tokens_clear)
+
+/* "logged in, ends 14:22 (in 9 min)" */
+static char *token_state(const tessera_token *t)
+{
+  if (!(t->flags & TPROTO_TOKEN_PRESENT))
+    return g_strdup("absent");
+  if (!(t->flags & TPROTO_TOKEN_LOGGED_IN))
+    return g_strdup("not logged in");
+  if (t->login_ends_s == 0 || t->login_ends_s == G_MAXUINT32)
+    return g_strdup("logged in");
+  g_autoptr(GDateTime) end = g_date_time_new_now_local();
+  g_autoptr(GDateTime) at = g_date_time_add_seconds(end, t->login_ends_s);
+  g_autofree char *clock = g_date_time_format(at, "%H:%M:%S");
+  guint32 s = t->login_ends_s;
+  if (s >= 3600)
+    return g_strdup_printf("logged in, ends %s (in %uh %02um)", clock, s / 3600, s % 3600 / 60);
+  if (s >= 60)
+    return g_strdup_printf("logged in, ends %s (in %u min)", clock, (s + 59) / 60);
+  return g_strdup_printf("logged in, ends %s (in %u s)", clock, s);
+}
+
 static char *format_uptime(guint64 s)
 {
   if (s >= 86400)
@@ -16,7 +47,9 @@ static char *format_uptime(guint64 s)
 
 int cmd_status(const CliGlobals *g, int argc, char **argv)
 {
-  if (!cli_parse_options(&argc, &argv, "", "Show the agent's version, pid, uptime and counts.",
+  if (!cli_parse_options(&argc, &argv, "",
+                         "Show the agent's version, pid, uptime and counts, and for each token "
+                         "whether it is logged in and when the login ends.",
                          NULL) ||
       !cli_check_args(argc, argv, 0, 0))
     return CLI_EXIT_USAGE;
@@ -36,17 +69,17 @@ int cmd_status(const CliGlobals *g, int argc, char **argv)
   printf("clients  %u\n", st.n_clients);
   printf("tokens   %u\n", st.n_tokens);
   printf("keys     %u\n", st.n_keys);
+  g_auto(CliTokens) tokens = { 0 };
+  if (!cli_check(c, tessera_list_tokens(c, &tokens.items, &tokens.n), &error))
+    return cli_report(error);
+  for (size_t i = 0; i < tokens.n; i++) {
+    g_autofree char *state = token_state(&tokens.items[i]);
+    printf("token    %s: %s\n", tokens.items[i].label, state);
+  }
   return CLI_EXIT_OK;
 }
 
 /* ---- tokens ---- */
-
-static const char *token_state(const tessera_token *t)
-{
-  if (!(t->flags & TPROTO_TOKEN_PRESENT))
-    return "absent";
-  return t->flags & TPROTO_TOKEN_LOGGED_IN ? "logged in" : "not logged in";
-}
 
 static void print_tokens_table(const tessera_token *t, size_t n)
 {
@@ -55,8 +88,9 @@ static void print_tokens_table(const tessera_token *t, size_t n)
   g_autoptr(CliTable) table = cli_table_new(G_N_ELEMENTS(headers), headers);
   for (size_t i = 0; i < n; i++) {
     g_autofree char *keys = g_strdup_printf("%u", t[i].n_keys);
-    const char *cells[] = { t[i].label, t[i].serial, t[i].manufacturer, t[i].model,
-                            token_state(&t[i]), keys };
+    g_autofree char *state = token_state(&t[i]);
+    const char *cells[] = { t[i].label, t[i].serial, t[i].manufacturer, t[i].model, state,
+                            keys };
     cli_table_add(table, cells);
   }
   cli_table_print(table);
@@ -81,29 +115,22 @@ static void print_tokens_json(const tessera_token *t, size_t n)
     json_member_string(&j, "manufacturer", t[i].manufacturer);
     json_member_string(&j, "model", t[i].model);
     json_member_string(&j, "module", t[i].module);
-    json_member_string(&j, "state", token_state(&t[i]));
+    g_autofree char *state = token_state(&t[i]);
+    json_member_string(&j, "state", state);
     cli_json_key(&j, "present");
     cli_json_bool(&j, (t[i].flags & TPROTO_TOKEN_PRESENT) != 0);
     cli_json_key(&j, "logged_in");
     cli_json_bool(&j, (t[i].flags & TPROTO_TOKEN_LOGGED_IN) != 0);
     cli_json_key(&j, "keys");
     cli_json_uint(&j, t[i].n_keys);
+    cli_json_key(&j, "login_ends_in_s");
+    cli_json_uint(&j, t[i].login_ends_s);
     cli_json_end_object(&j);
   }
   cli_json_end_array(&j);
   cli_json_print(&j);
 }
 
-typedef struct {
-  tessera_token *items;
-  size_t n;
-} CliTokens;
-
-static void cli_tokens_clear(CliTokens *t)
-{
-  tessera_tokens_free(t->items, t->n);
-}
-G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(CliTokens, cli_tokens_clear)
 
 int cmd_tokens(const CliGlobals *g, int argc, char **argv)
 {

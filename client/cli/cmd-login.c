@@ -33,26 +33,51 @@ int cmd_login(const CliGlobals *g, int argc, char **argv)
     G_OPTION_ENTRY_NULL
   };
   if (!cli_parse_options(&argc, &argv, "TOKEN",
-                         "Log in to TOKEN (URI, label or serial). Every client of the agent can "
-                         "then use its keys until `tessera logout`.",
+                         "Log in to TOKEN (URI, label or serial). Without --pin-stdin or "
+                         "--pin-fd the agent asks for the PIN in its PIN dialog (or on the "
+                         "reader's keypad). Every client of the agent can then use the token's "
+                         "keys until the login ends (`tessera logout`, `tessera lock`, idle or "
+                         "maximum time).",
                          entries) ||
       !cli_check_args(argc, argv, 1, 1))
     return CLI_EXIT_USAGE;
   if (pin_stdin && pin_fd >= 0)
     return cli_usage_error(argv[0], "use either --pin-stdin or --pin-fd, not both");
-  if (!pin_stdin && pin_fd < 0) {
-    g_printerr("tessera login: PIN entry by the agent comes in a later release; use --pin-stdin "
-               "or --pin-fd\n");
-    return CLI_EXIT_USAGE;
-  }
   g_autoptr(tessera_client) c = NULL;
   int exit_code = cli_connect(g, &c);
   if (exit_code != CLI_EXIT_OK)
     return exit_code;
   g_autoptr(GError) error = NULL;
-  if (!login_with_pin_from(c, argv[1], pin_stdin ? STDIN_FILENO : pin_fd, &error))
+  gboolean prompt = !pin_stdin && pin_fd < 0;
+  gboolean ok = prompt ? cli_check(c, tessera_login_prompt(c, argv[1]), &error)
+                       : login_with_pin_from(c, argv[1], pin_stdin ? STDIN_FILENO : pin_fd,
+                                             &error);
+  /* Asked to make sure the token is logged in, and it is. */
+  if (!ok && prompt && g_error_matches(error, CLI_ERROR, TPROTO_ERR_ALREADY_LOGGED_IN)) {
+    printf("%s is already logged in\n", argv[1]);
+    return CLI_EXIT_OK;
+  }
+  if (!ok)
     return cli_report(error);
   printf("logged in to %s\n", argv[1]);
+  return CLI_EXIT_OK;
+}
+
+int cmd_lock(const CliGlobals *g, int argc, char **argv)
+{
+  if (!cli_parse_options(&argc, &argv, "",
+                         "Log out of every token at once (for when you leave the computer).",
+                         NULL) ||
+      !cli_check_args(argc, argv, 0, 0))
+    return CLI_EXIT_USAGE;
+  g_autoptr(tessera_client) c = NULL;
+  int exit_code = cli_connect(g, &c);
+  if (exit_code != CLI_EXIT_OK)
+    return exit_code;
+  g_autoptr(GError) error = NULL;
+  if (!cli_check(c, tessera_logout(c, NULL), &error))
+    return cli_report(error);
+  printf("every token is logged out\n");
   return CLI_EXIT_OK;
 }
 

@@ -63,19 +63,6 @@ gboolean cli_check_args(int argc, char **argv, int min, int max)
   return TRUE;
 }
 
-/* Context the agent may need to prompt on the user's behalf later. */
-static size_t collect_options(tessera_option *opts, size_t max)
-{
-  static const char *const names[] = { "DISPLAY", "WAYLAND_DISPLAY", "TERM" };
-  size_t n = 0;
-  for (size_t i = 0; i < G_N_ELEMENTS(names) && n < max; i++) {
-    const char *v = g_getenv(names[i]);
-    if (v && g_utf8_validate(v, -1, NULL))
-      opts[n++] = (tessera_option){ names[i], v };
-  }
-  return n;
-}
-
 static int unreachable(const char *path, const char *reason)
 {
   g_printerr("tessera: cannot reach tessera-agent at %s: %s — is it running? start it with "
@@ -97,8 +84,10 @@ int cli_connect(const CliGlobals *g, tessera_client **out)
                "is set; use --socket PATH\n");
     return CLI_EXIT_UNREACHABLE;
   }
-  tessera_option opts[4];
-  size_t n_opts = collect_options(opts, G_N_ELEMENTS(opts));
+  /* The library sends this terminal and display for the PIN dialog. */
+  const tessera_option no_prompt = { "PROMPT", "no" };
+  size_t n_opts = g->no_prompt ? 1 : 0;
+  const tessera_option *opts = g->no_prompt ? &no_prompt : NULL;
   char *err_msg = NULL;
   int rc = tessera_client_connect_with_options(path, "tessera", opts, n_opts, out, &err_msg);
   g_autofree char *msg = g_strdup(err_msg ? err_msg : "unknown error");

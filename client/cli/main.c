@@ -16,8 +16,9 @@ static const CliCommand commands[] = {
   { "status", cmd_status, "show the agent's version, pid, uptime and counts" },
   { "tokens", cmd_tokens, "list the tokens the agent knows" },
   { "keys", cmd_keys, "list private keys, of all tokens or of one" },
-  { "login", cmd_login, "log in to a token (PIN from --pin-stdin or --pin-fd)" },
+  { "login", cmd_login, "log in to a token (the agent asks for the PIN)" },
   { "logout", cmd_logout, "log out of one token or of all" },
+  { "lock", cmd_lock, "log out of every token" },
   { "sign", cmd_sign, "sign a file with a key on a token" },
   { "decrypt", cmd_decrypt, "decrypt an RSA ciphertext with a key on a token" },
   { "derive", cmd_derive, "ECDH: derive a shared secret with a peer's public key" },
@@ -49,8 +50,12 @@ int main(int argc, char **argv)
   g_set_prgname("tessera");
   g_autofree char *socket_path = NULL;
   gboolean version = FALSE;
+  gboolean no_prompt = FALSE;
   const GOptionEntry entries[] = {
     { "socket", 's', 0, G_OPTION_ARG_FILENAME, &socket_path, "the agent's socket", "PATH" },
+    { "no-prompt", 'n', 0, G_OPTION_ARG_NONE, &no_prompt,
+      "never make the agent show a PIN dialog: fail when a token is not logged in (scripts)",
+      NULL },
     { "version", 0, 0, G_OPTION_ARG_NONE, &version, "print the version and exit", NULL },
     G_OPTION_ENTRY_NULL
   };
@@ -78,6 +83,6 @@ int main(int argc, char **argv)
     g_printerr("tessera: unknown command '%s' (see `tessera --help`)\n", argv[1]);
     return CLI_EXIT_USAGE;
   }
-  const CliGlobals globals = { socket_path };
+  const CliGlobals globals = { socket_path, no_prompt };
   return cmd->run(&globals, argc - 1, argv + 1);
 }
