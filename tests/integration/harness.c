@@ -3,7 +3,9 @@
 #include "harness.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
+#include <glib/gstdio.h>
 #include <openssl/core_names.h>
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
@@ -104,10 +106,43 @@ char *harness_mkdtemp(const char *prefix)
 }
 
 /* If the test process dies (failed assertion, meson timeout), its agents
- * must not outlive it. */
+ * must not outlive it. data: a file for stderr, or NULL. */
 static void die_with_parent(gpointer data)
 {
   prctl(PR_SET_PDEATHSIG, SIGTERM);
+  if (data != NULL) {
+    int fd = open(data, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (fd >= 0)
+      dup2(fd, STDERR_FILENO);
+  }
+}
+
+/* Beside the harness's other files, not the socket: its directory may
+ * not exist before the agent makes it. */
+static char *pinentry_file(const char *socket_path, const char *suffix)
+{
+  return g_strdup_printf("%s/agent-%08x%s", harness_tmp, g_str_hash(socket_path), suffix);
+}
+
+static const char *spy_module(void)
+{
+  const char *m = g_getenv("PKCS11_SPY");
+  return m && *m ? m : "/usr/lib/x86_64-linux-gnu/pkcs11-spy.so";
+}
+
+/* agent.conf in a fresh XDG_CONFIG_HOME; NULL when there is none. */
+static char *write_config(const char *contents)
+{
+  if (contents == NULL)
+    return NULL;
+  char *home = harness_mkdtemp("config");
+  g_autofree char *dir = g_build_filename(home, "tessera", NULL);
+  g_assert_cmpint(g_mkdir(dir, 0700), ==, 0);
+  g_autofree char *file = g_build_filename(dir, "agent.conf", NULL);
+  g_autoptr(GError) error = NULL;
+  g_file_set_contents(file, contents, -1, &error);
+  g_assert_no_error(error);
+  return home;
 }
 
 GPid test_agent_spawn(const TestAgentOptions *o, const char *socket_path)
@@ -118,9 +153,13 @@ GPid test_agent_spawn(const TestAgentOptions *o, const char *socket_path)
   g_ptr_array_add(argv, (char *)required_env("TESSERA_AGENT"));
   g_ptr_array_add(argv, "--foreground");
   g_ptr_array_add(argv, "--no-p11-kit");
+  g_ptr_array_add(argv, "--pinentry");
+  g_ptr_array_add(argv, (char *)(o->pinentry ? o->pinentry : required_env("FAKE_PINENTRY")));
+  if (o->debug_log)
+    g_ptr_array_add(argv, "--debug");
   if (!o->no_modules) {
     g_ptr_array_add(argv, "--module");
-    g_ptr_array_add(argv, (char *)softhsm_module());
+    g_ptr_array_add(argv, (char *)(o->spy_log ? spy_module() : softhsm_module()));
   }
   if (!o->default_socket) {
     g_ptr_array_add(argv, "--socket");
@@ -130,11 +169,23 @@ GPid test_agent_spawn(const TestAgentOptions *o, const char *socket_path)
 
   g_autofree char *conf = harness_file("softhsm2.conf");
   g_autofree char *config_home = harness_file("no-config");
+  g_autofree char *written_home = write_config(o->config);
+  g_autofree char *script = pinentry_file(socket_path, ".pinentry");
+  g_autofree char *log = pinentry_file(socket_path, ".pinentry.log");
   char **env = g_get_environ();
   env = g_environ_setenv(env, "SOFTHSM2_CONF", conf, TRUE);
   /* Never read the developer's own agent.conf. */
-  env = g_environ_setenv(env, "XDG_CONFIG_HOME", o->config_home ? o->config_home : config_home,
+  env = g_environ_setenv(env, "XDG_CONFIG_HOME",
+                         written_home  ? written_home
+                         : o->config_home ? o->config_home
+                                          : config_home,
                          TRUE);
+  env = g_environ_setenv(env, "FAKE_PINENTRY_SCRIPT", script, TRUE);
+  env = g_environ_setenv(env, "FAKE_PINENTRY_LOG", log, TRUE);
+  if (o->spy_log) {
+    env = g_environ_setenv(env, "PKCS11SPY", softhsm_module(), TRUE);
+    env = g_environ_setenv(env, "PKCS11SPY_OUTPUT", o->spy_log, TRUE);
+  }
   env = g_environ_unsetenv(env, "TESSERA_SOCKET");
   if (o->xdg_runtime_dir)
     env = g_environ_setenv(env, "XDG_RUNTIME_DIR", o->xdg_runtime_dir, TRUE);
@@ -143,7 +194,8 @@ GPid test_agent_spawn(const TestAgentOptions *o, const char *socket_path)
   GPid pid = 0;
   g_autoptr(GError) error = NULL;
   if (!g_spawn_async(NULL, (char **)argv->pdata, envp,
-                     G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_SEARCH_PATH, die_with_parent, NULL, &pid,
+                     G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_SEARCH_PATH, die_with_parent,
+                     (gpointer)o->debug_log, &pid,
                      &error))
     g_error("cannot start the agent: %s", error->message);
   return pid;
@@ -187,6 +239,10 @@ TestAgent *test_agent_start_full(const TestAgentOptions *o)
     a->socket_path = g_strdup(o->socket_path);
   else
     a->socket_path = g_strdup_printf("%s/agent-%u.sock", harness_tmp, ++agent_counter);
+  a->pinentry_script = pinentry_file(a->socket_path, ".pinentry");
+  a->pinentry_log = pinentry_file(a->socket_path, ".pinentry.log");
+  /* No answers yet: the fake cancels every dialog. */
+  test_pinentry_answers(a, "");
   a->pid = test_agent_spawn(o, a->socket_path);
 
   gint64 deadline = g_get_monotonic_time() + READY_TIMEOUT_MS * 1000;
@@ -239,14 +295,55 @@ void test_agent_free(TestAgent *a)
     test_wait_pid(a->pid, STOP_TIMEOUT_MS);
   }
   g_free(a->socket_path);
+  g_free(a->pinentry_script);
+  g_free(a->pinentry_log);
   g_free(a);
+}
+
+void test_pinentry_answers(const TestAgent *a, const char *lines)
+{
+  g_autofree char *pos = g_strconcat(a->pinentry_script, ".pos", NULL);
+  (void)remove(pos);
+  g_autoptr(GError) error = NULL;
+  g_file_set_contents(a->pinentry_script, lines, -1, &error);
+  g_assert_no_error(error);
+}
+
+char *test_pinentry_log(const TestAgent *a)
+{
+  char *text = NULL;
+  if (!g_file_get_contents(a->pinentry_log, &text, NULL, NULL))
+    return g_strdup("");
+  return text;
+}
+
+guint test_count_lines(const char *text, const char *needle)
+{
+  g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
+  guint n = 0;
+  for (char **l = lines; *l != NULL; l++)
+    if (strstr(*l, needle) != NULL)
+      n++;
+  return n;
 }
 
 tessera_client *test_connect(const TestAgent *a)
 {
+  static const tessera_option no_prompt = { "PROMPT", "no" };
+  return test_connect_with(a, &no_prompt, 1);
+}
+
+tessera_client *test_connect_prompting(const TestAgent *a)
+{
+  return test_connect_with(a, NULL, 0);
+}
+
+tessera_client *test_connect_with(const TestAgent *a, const tessera_option *options, size_t n)
+{
   tessera_client *c = NULL;
   g_autofree char *err = NULL;
-  int rc = tessera_client_connect(a->socket_path, "integration-test", &c, &err);
+  int rc = tessera_client_connect_with_options(a->socket_path, "integration-test", options, n,
+                                               &c, &err);
   if (rc != TESSERA_OK)
     g_error("cannot connect to %s: %d %s", a->socket_path, rc, err ? err : "");
   g_assert_nonnull(c);

@@ -54,6 +54,10 @@ char *harness_mkdtemp(const char *prefix);
 typedef struct {
   GPid pid;
   char *socket_path; /* where the agent listens */
+  /* tests/pinentry/fake-pinentry, the agent's pinentry: its answers (one
+   * per line: "pin 123456", "cancel", ...) and the commands it received */
+  char *pinentry_script;
+  char *pinentry_log;
 } TestAgent;
 
 typedef struct {
@@ -63,6 +67,10 @@ typedef struct {
   gboolean no_modules;         /* no --module: the agent serves no tokens */
   const char *const *prefix;   /* command to run the agent under, e.g. setpriv ... */
   const char *config_home;     /* XDG_CONFIG_HOME; NULL = an empty dir in the harness dir */
+  const char *config;          /* agent.conf contents (written to a fresh config home) */
+  const char *spy_log;         /* load SoftHSM through OpenSC's pkcs11-spy, logging here */
+  const char *pinentry;        /* --pinentry; NULL = tests/pinentry/fake-pinentry */
+  const char *debug_log;       /* run with --debug, stderr to this file */
 } TestAgentOptions;
 
 /* Starts an agent and waits until its socket accepts connections; fails
@@ -78,10 +86,22 @@ void test_agent_stop(TestAgent *a);
 /* Kills without checks (for the failure paths of a test). */
 void test_agent_free(TestAgent *a);
 
+/* Replaces the fake pinentry's remaining answers (and forgets how many
+ * were used). */
+void test_pinentry_answers(const TestAgent *a, const char *lines);
+/* What the fake pinentry received so far, "" if nothing; g_free(). */
+char *test_pinentry_log(const TestAgent *a);
+/* Lines of text that contain needle. */
+guint test_count_lines(const char *text, const char *needle);
+
 /* A connected socket, or -1 (raw connect(), no HELLO). */
 int test_socket_connect(const char *path);
-/* libtessera-client connection; asserts success. */
+/* libtessera-client connection; asserts success. It says PROMPT=no, so a
+ * token that is not logged in gives NOT_LOGGED_IN rather than a dialog. */
 tessera_client *test_connect(const TestAgent *a);
+/* The same, but the agent may ask for PINs (tests/pinentry/fake-pinentry). */
+tessera_client *test_connect_prompting(const TestAgent *a);
+tessera_client *test_connect_with(const TestAgent *a, const tessera_option *options, size_t n);
 void test_login(tessera_client *c, const char *token);
 /* Asserts rc == expected; for errors also that the message is non-empty. */
 #define test_assert_rc(c, rc, expected) test_assert_rc_impl((c), (rc), (expected), G_STRLOC)

@@ -4,10 +4,10 @@
 # and secret compared with what OpenSSL computed. Prints TAP.
 #
 # Environment (from meson): TESSERA_AGENT, TESSERA_CLI, MAKE_TOKENS,
-# SOFTHSM_MODULE.
+# SOFTHSM_MODULE, FAKE_PINENTRY.
 set -u
 
-: "${TESSERA_AGENT:?}" "${TESSERA_CLI:?}" "${MAKE_TOKENS:?}"
+: "${TESSERA_AGENT:?}" "${TESSERA_CLI:?}" "${MAKE_TOKENS:?}" "${FAKE_PINENTRY:?}"
 MODULE=${SOFTHSM_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/tessera-cli-XXXXXX")
@@ -64,9 +64,17 @@ to() {
 . "$T/env"
 export XDG_CONFIG_HOME="$T/no-config"
 export TESSERA_SOCKET="$T/agent.sock"
+# The agent's PIN dialog: the scripted pinentry, which cancels when it has
+# no answers left.
+export FAKE_PINENTRY_SCRIPT="$T/pinentry.script" FAKE_PINENTRY_LOG="$T/pinentry.log"
+: >"$FAKE_PINENTRY_SCRIPT"
+pinentry_answers() {
+  rm -f "$FAKE_PINENTRY_SCRIPT.pos"
+  printf '%s\n' "$@" >"$FAKE_PINENTRY_SCRIPT"
+}
 
 "$TESSERA_AGENT" --foreground --no-p11-kit --module "$MODULE" --socket "$TESSERA_SOCKET" \
-  2>"$T/agent.log" &
+  --pinentry "$FAKE_PINENTRY" 2>"$T/agent.log" &
 AGENT_PID=$!
 i=0
 until tessera status >/dev/null 2>&1; do
@@ -187,10 +195,36 @@ done
 
 # --- failures and exit codes ---------------------------------------------------
 check "logout tessera-test-1" tessera logout tessera-test-1
-check_exit 1 "sign after logout exits 1" tessera sign p256 --in "$T/msg" --out "$T/sig"
+check_exit 1 "sign --no-prompt after logout exits 1" tessera --no-prompt sign p256 \
+  --in "$T/msg" --out "$T/sig"
 grep -qi "log in\|login" "$T/err" && grep -q "tessera-test-1" "$T/err" \
   && ok "sign after logout says to log in to tessera-test-1" \
   || not_ok "sign after logout says to log in to tessera-test-1"
+check_exit 1 "sign after logout, PIN dialog cancelled, exits 1" tessera sign p256 \
+  --in "$T/msg" --out "$T/sig"
+grep -q "cancelled" "$T/err" && ok "the cancelled dialog is reported" \
+  || not_ok "the cancelled dialog is reported"
+pinentry_answers "pin 123456"
+check "sign after logout asks for the PIN and signs" tessera sign p256 --in "$T/msg" \
+  --out "$T/sig"
+check "openssl verifies the signature made after the PIN dialog" verify p256 sha256 "$T/sig"
+check "status" tessera status
+grep -q "token    tessera-test-1: logged in, ends" "$T/out" \
+  && ok "status says when the login of tessera-test-1 ends" \
+  || not_ok "status says when the login of tessera-test-1 ends"
+check "lock" tessera lock
+check "status after lock" tessera status
+grep -q "tessera-test-1: not logged in" "$T/out" && grep -q "tessera-test-2: not logged in" "$T/out" \
+  && ok "lock logged out every token" || not_ok "lock logged out every token"
+pinentry_answers "pin 123456"
+check "login asks for the PIN" tessera login tessera-test-1
+grep -q "logged in to tessera-test-1" "$T/out" && ok "login says it logged in" \
+  || not_ok "login says it logged in"
+check "login again: already logged in, exit 0" tessera login tessera-test-1
+grep -q "already logged in" "$T/out" && ok "login says the token is already logged in" \
+  || not_ok "login says the token is already logged in"
+check "login tessera-test-2 --pin-stdin again" sh -c \
+  'echo 123456 | "$0" login tessera-test-2 --pin-stdin' "$TESSERA_CLI"
 check "token 2 is still logged in" tessera sign p256-b --in "$T/msg" --out "$T/sig"
 check_exit 1 "decrypt with the sign-only key exits 1" tessera decrypt rsa2048-b --in "$T/ct" \
   --out "$T/dec"
