@@ -260,6 +260,21 @@ static Attempt attempt_derive(TesseraToken *token, TesseraJob *job)
 
 typedef Attempt (*AttemptFn)(TesseraToken *token, TesseraJob *job);
 
+/* The key as the token lists it now: a login may have revealed its
+ * private object, and with it flags such as CKA_ALWAYS_AUTHENTICATE. */
+static void refresh_job_key(TesseraToken *token, TesseraJob *job)
+{
+  g_autoptr(GPtrArray) keys = tessera_token_keys(token);
+  for (guint i = 0; i < keys->len; i++) {
+    TesseraKey *k = keys->pdata[i];
+    if (k != job->key && g_bytes_equal(k->ckaid, job->key->ckaid)) {
+      tessera_key_unref(job->key);
+      job->key = tessera_key_ref(k);
+      return;
+    }
+  }
+}
+
 /* Logs in when needed and runs the operation. If the token turns out to
  * have lost its login (another program reset the card), the user is asked
  * once more: a new PIN entry, never a PIN the agent kept and resent. */
@@ -268,6 +283,7 @@ static void run_key_operation(TesseraToken *token, TesseraJob *job, AttemptFn at
   for (int round = 0; round < 2; round++) {
     if (!login_prepare(token, job))
       return;
+    refresh_job_key(token, job);
     if (attempt(token, job) == ATTEMPT_DONE) {
       if (!tessera_job_failed(job))
         tessera_token_touch(token);
