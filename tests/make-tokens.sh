@@ -1,6 +1,6 @@
 #!/bin/sh
-# make-tokens.sh DIR — creates the SoftHSM2 test tokens the integration tests
-# and benchmarks run against:
+# make-tokens.sh DIR [--always-auth-token] — creates the SoftHSM2 test
+# tokens the integration tests and benchmarks run against:
 #
 #   DIR/softhsm2.conf, DIR/tokens/   SoftHSM2 configuration and token store
 #   DIR/env                          `export SOFTHSM2_CONF=...` for sourcing
@@ -9,6 +9,8 @@
 #
 #   token "tessera-test-1": rsa2048 (CKA_ID 01), rsa3072 (02), p256 (03), p384 (04)
 #   token "tessera-test-2": rsa2048-b (11, sign only), p256-b (13, sign only)
+#   with --always-auth-token also
+#   token "tessera-test-3": p256-aa (21, sign only, CKA_ALWAYS_AUTHENTICATE)
 #
 # Keys are generated on the token (as on a real card); each certificate is
 # stored on the token under its key's CKA_ID and label. User PIN 123456,
@@ -16,8 +18,11 @@
 # output and exits non-zero. Running it again rebuilds everything from scratch.
 set -eu
 
-if [ $# -ne 1 ]; then
-  echo "usage: $0 DIR" >&2
+ALWAYS_AUTH_TOKEN=false
+if [ $# -eq 2 ] && [ "$2" = --always-auth-token ]; then
+  ALWAYS_AUTH_TOKEN=true
+elif [ $# -ne 1 ]; then
+  echo "usage: $0 DIR [--always-auth-token]" >&2
   exit 2
 fi
 
@@ -110,4 +115,8 @@ make_key $T1 03 p256 EC:prime256v1 3 --usage-sign --usage-derive
 make_key $T1 04 p384 EC:secp384r1 4 --usage-sign --usage-derive
 make_key $T2 11 rsa2048-b rsa:2048 17 --usage-sign-only
 make_key $T2 13 p256-b EC:prime256v1 19 --usage-sign
+if $ALWAYS_AUTH_TOKEN; then
+  init_token tessera-test-3
+  make_key tessera-test-3 21 p256-aa EC:prime256v1 33 --usage-sign --always-auth
+fi
 rm -rf "$WORK"

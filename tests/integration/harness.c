@@ -56,6 +56,11 @@ static const char *softhsm_module(void)
 
 void harness_init(int *argc, char ***argv)
 {
+  harness_init_with(argc, argv, NULL);
+}
+
+void harness_init_with(int *argc, char ***argv, const char *make_tokens_option)
+{
   g_test_init(argc, argv, NULL);
   g_autoptr(GError) error = NULL;
   harness_tmp = g_dir_make_tmp("tessera-test-XXXXXX", &error);
@@ -64,7 +69,8 @@ void harness_init(int *argc, char ***argv)
    * and sockets stay there for inspection. */
   g_test_message("test directory %s (kept if a test fails)", harness_tmp);
 
-  const char *argv_tokens[] = { required_env("MAKE_TOKENS"), harness_tmp, NULL };
+  const char *argv_tokens[] = { required_env("MAKE_TOKENS"), harness_tmp, make_tokens_option,
+                                NULL };
   g_auto(GStrv) env = g_environ_setenv(g_get_environ(), "SOFTHSM_MODULE", softhsm_module(), TRUE);
   int status = 0;
   if (!g_spawn_sync(NULL, (char **)argv_tokens, env, G_SPAWN_DEFAULT, NULL, NULL, NULL, NULL,

@@ -45,6 +45,8 @@ const TestKeySpec *test_key_spec(const char *label);
 /* g_test_init(), then the tokens in a fresh temporary directory; the
  * directory is removed by harness_run() after the tests. */
 void harness_init(int *argc, char ***argv);
+/* The same, with an option for make-tokens.sh (e.g. --always-auth-token). */
+void harness_init_with(int *argc, char ***argv, const char *make_tokens_option);
 int harness_run(void);
 const char *harness_dir(void);
 char *harness_file(const char *name); /* g_free() */

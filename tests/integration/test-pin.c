@@ -369,9 +369,50 @@ static void test_shutdown_during_dialog(void)
     g_error("a request whose dialog was closed by the shutdown got %d", rc);
 }
 
+/* A key that needs the PIN for every use (CKA_ALWAYS_AUTHENTICATE, like a
+ * PIV card's signature key): a dialog for each signature after the token
+ * login, or none with always-authenticate = cache. */
+static void test_always_authenticate(void)
+{
+  g_autofree char *spy = harness_file("spy-always-auth.log");
+  TestAgentOptions o = { .spy_log = spy };
+  TestAgent *a = test_agent_start_full(&o);
+  g_autoptr(tessera_client) c = test_connect_prompting(a);
+  test_pinentry_answers(a, "pin " TEST_PIN "\npin " TEST_PIN "\npin " TEST_PIN "\n");
+  test_assert_rc(c, sign_ec(c, "p256-aa"), TESSERA_OK);
+  /* SoftHSM shows the private key, and so the flag, after the login. */
+  tessera_key *k = NULL;
+  test_assert_rc(c, tessera_find_key(c, "p256-aa", &k), TESSERA_OK);
+  g_assert_true(k->flags & TPROTO_KEY_ALWAYS_AUTH);
+  tessera_keys_free(k, 1);
+  /* The token login, then the context-specific one. */
+  g_assert_cmpuint(count_in_log(a, " GETPIN"), ==, 2);
+  assert_log_has(a, "This key needs the PIN for every use.");
+  test_assert_rc(c, sign_ec(c, "p256-aa"), TESSERA_OK);
+  g_assert_cmpuint(count_in_log(a, " GETPIN"), ==, 3);
+  /* Cancelling the per-use dialog fails that signature alone. */
+  test_pinentry_answers(a, "cancel\n");
+  test_assert_rc(c, sign_ec(c, "p256-aa"), TPROTO_ERR_PIN_CANCELLED);
+  test_agent_stop(a);
+  g_autofree char *calls = NULL;
+  g_assert_true(g_file_get_contents(spy, &calls, NULL, NULL));
+  g_assert_cmpuint(test_count_lines(calls, "C_Login"), ==, 3);
+  g_assert_cmpuint(test_count_lines(calls, "CKU_CONTEXT_SPECIFIC"), >=, 2);
+
+  /* Opt-in cache: the login's PIN serves each use, no more dialogs. */
+  TestAgentOptions cached = { .config = "[token tessera-test-3]\nalways-authenticate=cache\n" };
+  a = test_agent_start_full(&cached);
+  g_autoptr(tessera_client) c2 = test_connect_prompting(a);
+  test_pinentry_answers(a, "pin " TEST_PIN "\n");
+  for (int i = 0; i < 3; i++)
+    test_assert_rc(c2, sign_ec(c2, "p256-aa"), TESSERA_OK);
+  g_assert_cmpuint(count_in_log(a, " GETPIN"), ==, 1);
+  test_agent_stop(a);
+}
+
 int main(int argc, char **argv)
 {
-  harness_init(&argc, &argv);
+  harness_init_with(&argc, &argv, "--always-auth-token");
   g_test_add_func("/pin/prompt-on-sign", test_prompt_on_sign);
   g_test_add_func("/pin/client-context", test_client_context);
   g_test_add_func("/pin/cancel", test_cancel);
@@ -385,5 +426,6 @@ int main(int argc, char **argv)
   g_test_add_func("/pin/confirm", test_confirm);
   g_test_add_func("/pin/no-pinentry", test_no_pinentry);
   g_test_add_func("/pin/shutdown-during-dialog", test_shutdown_during_dialog);
+  g_test_add_func("/pin/always-authenticate", test_always_authenticate);
   return harness_run();
 }
