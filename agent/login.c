@@ -324,10 +324,16 @@ static gboolean login_on_pinpad(TesseraToken *token, TesseraJob *job)
   return FALSE;
 }
 
-/* Asks until the token accepts a PIN, the user gives up, or max-prompts. */
-static gboolean login_with_dialog(TesseraToken *token, TesseraJob *job)
+/* Asks until the token accepts a PIN for user (CKU_USER, or
+ * CKU_CONTEXT_SPECIFIC for a key's every use), the user gives up, or
+ * max-prompts. On success *accepted (if not NULL) gets the PIN. Failures of
+ * the token login are shared with the requests that waited for it; a
+ * per-use dialog belongs to its request alone. */
+static gboolean ask_until_accepted(TesseraToken *token, TesseraJob *job, CK_USER_TYPE user,
+                                   TesseraSecret **accepted)
 {
   TesseraLoginState *s = token->login;
+  gboolean every_use = user == CKU_CONTEXT_SPECIFIC;
   g_auto(Dialog) d;
   dialog_init(&d, token, job);
   DialogSubject subject = subject_of(token, job);
@@ -339,14 +345,14 @@ static gboolean login_with_dialog(TesseraToken *token, TesseraJob *job)
       reply_locked(token, job);
       return FALSE;
     }
-    dialog_set_description(&d, dialog_pin_description(&subject, FALSE, flags));
+    dialog_set_description(&d, dialog_pin_description(&subject, every_use, flags));
     g_autoptr(TesseraSecret) pin = NULL;
     g_autoptr(GError) error = NULL;
     g_message("asking for the PIN of token '%s' for %s", token->label,
               job->conn ? job->conn->peer_name : "the agent");
     PinentryResult r = pinentry_get_pin(&d.req, &pin, &error);
     if (r != PINENTRY_OK) {
-      reply_dialog_failure(token, job, r, error, TRUE);
+      reply_dialog_failure(token, job, r, error, !every_use);
       return FALSE;
     }
     if (pin->len == 0) {
@@ -360,11 +366,12 @@ static gboolean login_with_dialog(TesseraToken *token, TesseraJob *job)
       dialog_set_error(&d, g_strdup("The card rejected this PIN before; it was not sent again."));
       continue;
     }
-    CK_RV rv = call_login(token, CKU_USER, pin);
+    CK_RV rv = call_login(token, user, pin);
     switch (rv) {
     case CKR_OK:
     case CKR_USER_ALREADY_LOGGED_IN:
-      logged_in(token, pin, "PIN dialog");
+      if (accepted != NULL)
+        *accepted = g_steal_pointer(&pin);
       return TRUE;
     case CKR_PIN_INCORRECT:
       g_message("wrong PIN for token '%s'", token->label);
@@ -380,15 +387,28 @@ static gboolean login_with_dialog(TesseraToken *token, TesseraJob *job)
       dialog_set_error(&d, g_strdup("The card does not accept a PIN of this length or form."));
       continue;
     default:
-      operations_reply_ckr(token, job, rv, "C_Login");
+      operations_reply_ckr(token, job, rv, every_use ? "C_Login (context specific)" : "C_Login");
       return FALSE;
     }
   }
   tessera_token_refresh_flags(token);
   const char *note = dialog_tries_note(tessera_token_proto_flags(token));
-  fail_shared(token, job, TPROTO_ERR_PIN_INCORRECT, "no correct PIN for token '%s' in %u tries%s%s",
-              token->label, max, note ? "; " : "", note ? note : "");
+  g_autofree char *msg = g_strdup_printf("no correct PIN for token '%s' in %u tries%s%s",
+                                         token->label, max, note ? "; " : "", note ? note : "");
+  if (every_use)
+    tessera_job_reply_error(job, TPROTO_ERR_PIN_INCORRECT, "%s", msg);
+  else
+    fail_shared(token, job, TPROTO_ERR_PIN_INCORRECT, "%s", msg);
   return FALSE;
+}
+
+static gboolean login_with_dialog(TesseraToken *token, TesseraJob *job)
+{
+  g_autoptr(TesseraSecret) pin = NULL;
+  if (!ask_until_accepted(token, job, CKU_USER, &pin))
+    return FALSE;
+  logged_in(token, pin, "PIN dialog");
+  return TRUE;
 }
 
 static gboolean needs_login(TesseraToken *token)
@@ -477,55 +497,13 @@ gboolean login_context_specific(TesseraToken *token, TesseraJob *job)
     if (rv == CKR_OK)
       return TRUE;
     /* Never a second try with a PIN the token refused. */
-    g_clear_pointer(&s->cached_pin, tessera_secret_free);
-    if (rv == CKR_PIN_INCORRECT)
+    if (rv == CKR_PIN_INCORRECT) {
       g_message("token '%s' refused the cached PIN; asking the user", token->label);
+      remember_rejected(s, s->cached_pin);
+    }
+    g_clear_pointer(&s->cached_pin, tessera_secret_free);
   }
-  g_auto(Dialog) d;
-  dialog_init(&d, token, job);
-  DialogSubject subject = subject_of(token, job);
-  guint max = config_active()->max_prompts;
-  for (guint attempt = 0; attempt < max; attempt++) {
-    tessera_token_refresh_flags(token);
-    uint32_t flags = tessera_token_proto_flags(token);
-    if (flags & TPROTO_TOKEN_PIN_LOCKED) {
-      reply_locked(token, job);
-      return FALSE;
-    }
-    dialog_set_description(&d, dialog_pin_description(&subject, TRUE, flags));
-    g_autoptr(TesseraSecret) pin = NULL;
-    g_autoptr(GError) error = NULL;
-    PinentryResult r = pinentry_get_pin(&d.req, &pin, &error);
-    if (r != PINENTRY_OK) {
-      reply_dialog_failure(token, job, r, error, FALSE);
-      return FALSE;
-    }
-    if (pin->len == 0 || was_rejected(s, pin)) {
-      dialog_set_error(&d, g_strdup(pin->len == 0 ? "The PIN is empty."
-                                                  : "The card rejected this PIN before; it was "
-                                                    "not sent again."));
-      continue;
-    }
-    CK_RV rv = call_login(token, CKU_CONTEXT_SPECIFIC, pin);
-    switch (rv) {
-    case CKR_OK:
-      return TRUE;
-    case CKR_PIN_INCORRECT:
-      remember_rejected(s, pin);
-      tessera_token_refresh_flags(token);
-      dialog_set_error(&d, dialog_wrong_pin_error(tessera_token_proto_flags(token)));
-      continue;
-    case CKR_PIN_LOCKED:
-      reply_locked(token, job);
-      return FALSE;
-    default:
-      operations_reply_ckr(token, job, rv, "C_Login (context specific)");
-      return FALSE;
-    }
-  }
-  tessera_job_reply_error(job, TPROTO_ERR_PIN_INCORRECT,
-                          "no correct PIN for key '%s' in %u tries", job->key->label, max);
-  return FALSE;
+  return ask_until_accepted(token, job, CKU_CONTEXT_SPECIFIC, NULL);
 }
 
 void login_run_request(TesseraToken *token, TesseraJob *job)

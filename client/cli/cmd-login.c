@@ -63,6 +63,20 @@ int cmd_login(const CliGlobals *g, int argc, char **argv)
   return CLI_EXIT_OK;
 }
 
+/* token NULL: every token. */
+static int logout_tokens(const CliGlobals *g, const char *token)
+{
+  g_autoptr(tessera_client) c = NULL;
+  int exit_code = cli_connect(g, &c);
+  if (exit_code != CLI_EXIT_OK)
+    return exit_code;
+  g_autoptr(GError) error = NULL;
+  if (!cli_check(c, tessera_logout(c, token), &error))
+    return cli_report(error);
+  printf("logged out of %s\n", token ? token : "every token");
+  return CLI_EXIT_OK;
+}
+
 int cmd_lock(const CliGlobals *g, int argc, char **argv)
 {
   if (!cli_parse_options(&argc, &argv, "",
@@ -70,15 +84,7 @@ int cmd_lock(const CliGlobals *g, int argc, char **argv)
                          NULL) ||
       !cli_check_args(argc, argv, 0, 0))
     return CLI_EXIT_USAGE;
-  g_autoptr(tessera_client) c = NULL;
-  int exit_code = cli_connect(g, &c);
-  if (exit_code != CLI_EXIT_OK)
-    return exit_code;
-  g_autoptr(GError) error = NULL;
-  if (!cli_check(c, tessera_logout(c, NULL), &error))
-    return cli_report(error);
-  printf("every token is logged out\n");
-  return CLI_EXIT_OK;
+  return logout_tokens(g, NULL);
 }
 
 int cmd_logout(const CliGlobals *g, int argc, char **argv)
@@ -87,14 +93,5 @@ int cmd_logout(const CliGlobals *g, int argc, char **argv)
                          "Log out of TOKEN (URI, label or serial), or of every token.", NULL) ||
       !cli_check_args(argc, argv, 0, 1))
     return CLI_EXIT_USAGE;
-  g_autoptr(tessera_client) c = NULL;
-  int exit_code = cli_connect(g, &c);
-  if (exit_code != CLI_EXIT_OK)
-    return exit_code;
-  const char *token = argc > 1 ? argv[1] : NULL;
-  g_autoptr(GError) error = NULL;
-  if (!cli_check(c, tessera_logout(c, token), &error))
-    return cli_report(error);
-  printf("logged out of %s\n", token ? token : "every token");
-  return CLI_EXIT_OK;
+  return logout_tokens(g, argc > 1 ? argv[1] : NULL);
 }
