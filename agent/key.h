@@ -20,6 +20,7 @@ typedef struct {
   gsize size_bytes; /* RSA: modulus bytes; EC: field element bytes */
   GBytes *cert; /* X.509 DER or NULL */
   GBytes *spki; /* SubjectPublicKeyInfo DER or NULL */
+  gboolean confirm; /* agent.conf [key NAME] confirm = true */
 } TesseraKey;
 
 TesseraKey *tessera_key_new(void);

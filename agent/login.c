@@ -211,16 +211,21 @@ static void dialog_init(Dialog *d, TesseraToken *token, const TesseraJob *job)
     if (v != NULL && *v != '\0')
       g_ptr_array_add(d->env, g_strdup_printf("%s=%s", env_keys[i], v));
   }
+  /* The client's terminal, else the agent's own (started by hand):
+   * a text pinentry without one would draw on its Assuan socket. */
   const char *tty = client_option(job, "TTY");
-  if (tty == NULL || *tty == '\0')
-    tty = client_option(job, "GPG_TTY");
+  const char *term = client_option(job, "TERM");
+  if (tty == NULL || *tty == '\0') {
+    tty = g_getenv("GPG_TTY");
+    term = g_getenv("TERM");
+  }
   if (tty != NULL && *tty != '\0')
     g_ptr_array_add(d->env, g_strdup_printf("GPG_TTY=%s", tty));
   g_ptr_array_add(d->env, NULL);
   d->req.program = cfg->pinentry_program;
   d->req.env = (const char *const *)d->env->pdata;
   d->req.ttyname = tty != NULL && *tty != '\0' ? tty : NULL;
-  d->req.ttytype = client_option(job, "TERM");
+  d->req.ttytype = term;
   d->req.timeout_s = cfg->pinentry_timeout_s;
   d->req.cancellable = token->shutdown;
   DialogSubject subject = subject_of(token, job);
@@ -446,7 +451,7 @@ static gboolean login_asking_user(TesseraToken *token, TesseraJob *job)
 
 static gboolean confirm_use(TesseraToken *token, TesseraJob *job)
 {
-  if (!config_key_confirm(config_active(), job->key->label, job->key->id))
+  if (!job->key->confirm)
     return TRUE;
   g_auto(Dialog) d;
   dialog_init(&d, token, job);

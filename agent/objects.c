@@ -1,6 +1,7 @@
 /* tessera-agent — reading a token's keys and certificates (worker side). */
 #include "objects.h"
 
+#include "config.h"
 #include "messages.h"
 #include "pubkey.h"
 #include "uri.h"
@@ -209,6 +210,8 @@ static TesseraKey *key_from_identity(TesseraToken *token, Identity *id)
     key->flags |= TPROTO_KEY_ALWAYS_AUTH;
   if (id->cert != NULL)
     key->flags |= TPROTO_KEY_HAS_CERT;
+  /* Looked up once here, not on every signature. */
+  key->confirm = config_key_confirm(config_active(), key->label, key->id);
   return g_steal_pointer(&key);
 }
 
