@@ -352,7 +352,8 @@ static gpointer sign_in_thread(gpointer c)
   return GINT_TO_POINTER(sign_ec(c, "p256"));
 }
 
-/* A dialog nobody answers does not keep the agent from shutting down. */
+/* A dialog nobody answers holds up neither the other tokens nor the
+ * agent's shutdown. */
 static void test_shutdown_during_dialog(void)
 {
   TestAgent *a = test_agent_start();
@@ -363,6 +364,13 @@ static void test_shutdown_during_dialog(void)
   while (count_in_log(a, " GETPIN") == 0 && g_get_monotonic_time() < deadline)
     g_usleep(20 * 1000);
   g_assert_cmpuint(count_in_log(a, " GETPIN"), ==, 1);
+  /* Meanwhile the other token and the agent itself serve as usual. */
+  g_autoptr(tessera_client) other = test_connect(a);
+  test_login(other, TEST_TOKEN_2);
+  test_sign_and_verify(other, "p256-b", TPROTO_MECH_ECDSA, TPROTO_HASH_SHA256);
+  tessera_status st;
+  test_assert_rc(other, tessera_status_get(other, &st), TESSERA_OK);
+  tessera_status_clear(&st);
   test_agent_stop(a); /* asserts a clean exit within 10 s */
   int rc = GPOINTER_TO_INT(g_thread_join(t));
   if (rc != TESSERA_E_IO && rc != TPROTO_ERR_PIN_CANCELLED)
