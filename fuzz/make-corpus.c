@@ -91,6 +91,10 @@ static void valid_requests(tproto_buf *b)
   save("req-logout", b);
   must(tproto_enc_find_key(b, 10, tproto_str("pkcs11:token=tessera-test-1;id=%03")), "find key");
   save("req-find-key", b);
+  must(tproto_enc_empty(b, TPROTO_SUBSCRIBE, 11), "subscribe");
+  save("req-subscribe", b);
+  must(tproto_enc_empty(b, TPROTO_LIST_READERS, 12), "list readers");
+  save("req-list-readers", b);
 }
 
 static void valid_replies(tproto_buf *b)
@@ -134,6 +138,18 @@ static void valid_replies(tproto_buf *b)
   memset(sig, 0xa5, sizeof(sig));
   must(tproto_enc_data(b, 5, tproto_mem(sig, sizeof(sig))), "data");
   save("rep-data", b);
+
+  static const uint8_t atr[] = { 0x3b, 0x8f, 0x80, 0x01, 0x80, 0x4f, 0x0c };
+  tproto_reader readers[2] = {
+    { tproto_str("Virtual PCD 00 00"), TPROTO_READER_CARD_PRESENT, tproto_mem(atr, sizeof(atr)) },
+    { tproto_str("Virtual PCD 00 01"), 0, tproto_mem(NULL, 0) },
+  };
+  must(tproto_enc_readers(b, 12, readers, 2), "readers");
+  save("rep-readers", b);
+  tproto_event ev = { TPROTO_EVENT_KEY_AVAILABLE, tproto_str(""), tproto_str(TOKEN_ID),
+                      tproto_str(TOKEN_ID ";id=%01;type=private") };
+  must(tproto_enc_event(b, 11, &ev), "event");
+  save("rep-event", b);
   must(tproto_enc_empty(b, TPROTO_R_OK, 6), "ok");
   save("rep-ok", b);
 }

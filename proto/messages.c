@@ -331,6 +331,41 @@ int tproto_enc_data(tproto_buf *b, uint32_t id, tproto_bytes data)
   ENCODE(b, TPROTO_R_DATA, id, put_data(b, data, TPROTO_MAX_DATA));
 }
 
+static int put_reader(tproto_buf *b, const tproto_reader *r)
+{
+  TRY(put_text(b, r->name, TPROTO_MAX_TEXT));
+  TRY(tproto_put_u32(b, r->flags));
+  return put_data(b, r->atr, TPROTO_MAX_ATR);
+}
+
+static int put_readers(tproto_buf *b, const tproto_reader *r, size_t n)
+{
+  if (n > UINT32_MAX)
+    return TPROTO_E_TOO_LARGE;
+  TRY(tproto_put_u32(b, (uint32_t)n));
+  for (size_t i = 0; i < n; i++)
+    TRY(put_reader(b, &r[i]));
+  return TPROTO_OK;
+}
+
+int tproto_enc_readers(tproto_buf *b, uint32_t id, const tproto_reader *r, size_t n)
+{
+  ENCODE(b, TPROTO_R_READERS, id, put_readers(b, r, n));
+}
+
+static int put_event(tproto_buf *b, const tproto_event *e)
+{
+  TRY(tproto_put_u8(b, e->kind));
+  TRY(put_text(b, e->reader, TPROTO_MAX_TEXT));
+  TRY(put_text(b, e->token_id, TPROTO_MAX_TEXT));
+  return put_text(b, e->key_id, TPROTO_MAX_TEXT);
+}
+
+int tproto_enc_event(tproto_buf *b, uint32_t id, const tproto_event *e)
+{
+  ENCODE(b, TPROTO_R_EVENT, id, put_event(b, e));
+}
+
 /* ---- decoders ---- */
 
 int tproto_dec_end(tproto_buf *body)
@@ -474,6 +509,24 @@ int tproto_dec_token(tproto_buf *body, tproto_token *t)
   return tproto_get_u32(body, &t->login_ends_s);
 }
 
+int tproto_dec_reader(tproto_buf *body, tproto_reader *r)
+{
+  memset(r, 0, sizeof(*r));
+  TRY(tproto_get_text(body, TPROTO_MAX_TEXT, &r->name));
+  TRY(tproto_get_u32(body, &r->flags));
+  return tproto_get_bytes(body, TPROTO_MAX_ATR, &r->atr);
+}
+
+int tproto_dec_event(tproto_buf *body, tproto_event *e)
+{
+  memset(e, 0, sizeof(*e));
+  TRY(tproto_get_u8(body, &e->kind));
+  TRY(tproto_get_text(body, TPROTO_MAX_TEXT, &e->reader));
+  TRY(tproto_get_text(body, TPROTO_MAX_TEXT, &e->token_id));
+  TRY(tproto_get_text(body, TPROTO_MAX_TEXT, &e->key_id));
+  return tproto_dec_end(body);
+}
+
 int tproto_dec_key(tproto_buf *body, tproto_key *k)
 {
   memset(k, 0, sizeof(*k));
@@ -509,6 +562,10 @@ const char *tproto_type_name(uint8_t type)
   case TPROTO_LOGIN: return "LOGIN";
   case TPROTO_LOGOUT: return "LOGOUT";
   case TPROTO_FIND_KEY: return "FIND_KEY";
+  case TPROTO_SUBSCRIBE: return "SUBSCRIBE";
+  case TPROTO_LIST_READERS: return "LIST_READERS";
+  case TPROTO_R_READERS: return "READERS";
+  case TPROTO_R_EVENT: return "EVENT";
   case TPROTO_R_ERROR: return "ERROR";
   case TPROTO_R_HELLO: return "HELLO_REPLY";
   case TPROTO_R_STATUS: return "STATUS_REPLY";
@@ -596,6 +653,23 @@ const char *tproto_mech_name(uint8_t mech)
   case TPROTO_MECH_ECDSA: return "ecdsa";
   case TPROTO_MECH_RSA_OAEP: return "rsa-oaep";
   case TPROTO_MECH_ECDH: return "ecdh";
+  default: return NULL;
+  }
+}
+
+const char *tproto_event_name(uint8_t kind)
+{
+  switch (kind) {
+  case TPROTO_EVENT_READER_ADDED: return "reader-added";
+  case TPROTO_EVENT_READER_REMOVED: return "reader-removed";
+  case TPROTO_EVENT_CARD_INSERTED: return "card-inserted";
+  case TPROTO_EVENT_CARD_REMOVED: return "card-removed";
+  case TPROTO_EVENT_TOKEN_PRESENT: return "token-present";
+  case TPROTO_EVENT_TOKEN_ABSENT: return "token-absent";
+  case TPROTO_EVENT_LOGGED_IN: return "logged-in";
+  case TPROTO_EVENT_LOGGED_OUT: return "logged-out";
+  case TPROTO_EVENT_KEY_AVAILABLE: return "key-available";
+  case TPROTO_EVENT_KEY_UNAVAILABLE: return "key-unavailable";
   default: return NULL;
   }
 }

@@ -30,6 +30,8 @@ enum tproto_type {
   TPROTO_LOGIN = 8,
   TPROTO_LOGOUT = 9,
   TPROTO_FIND_KEY = 10, /* resolves a key argument; answered with R_KEYS */
+  TPROTO_SUBSCRIBE = 11,    /* R_OK, then R_EVENT frames until the connection ends */
+  TPROTO_LIST_READERS = 12, /* R_READERS */
   /* replies */
   TPROTO_R_ERROR = 0x80,
   TPROTO_R_HELLO = 0x81,
@@ -37,7 +39,9 @@ enum tproto_type {
   TPROTO_R_TOKENS = 0x83,
   TPROTO_R_KEYS = 0x84,
   TPROTO_R_DATA = 0x85, /* SIGN, DECRYPT, DERIVE */
-  TPROTO_R_OK = 0x86,   /* LOGIN, LOGOUT */
+  TPROTO_R_OK = 0x86,   /* LOGIN, LOGOUT, SUBSCRIBE */
+  TPROTO_R_READERS = 0x87,
+  TPROTO_R_EVENT = 0x88, /* carries the SUBSCRIBE request's id */
 };
 
 /* Stable error codes: never renumbered, only added to. */
@@ -90,12 +94,30 @@ enum tproto_token_flag {
   TPROTO_TOKEN_PIN_LOCKED = 1u << 6,
 };
 
+enum tproto_event_kind {
+  TPROTO_EVENT_READER_ADDED = 1,
+  TPROTO_EVENT_READER_REMOVED = 2,
+  TPROTO_EVENT_CARD_INSERTED = 3,
+  TPROTO_EVENT_CARD_REMOVED = 4,
+  TPROTO_EVENT_TOKEN_PRESENT = 5,
+  TPROTO_EVENT_TOKEN_ABSENT = 6,
+  TPROTO_EVENT_LOGGED_IN = 7,
+  TPROTO_EVENT_LOGGED_OUT = 8,
+  TPROTO_EVENT_KEY_AVAILABLE = 9,
+  TPROTO_EVENT_KEY_UNAVAILABLE = 10,
+};
+
+enum tproto_reader_flag {
+  TPROTO_READER_CARD_PRESENT = 1u << 0,
+};
+
 enum tproto_capability {
   TPROTO_CAP_SIGN = 1u << 0,
   TPROTO_CAP_DECRYPT = 1u << 1,
   TPROTO_CAP_DERIVE = 1u << 2,
   TPROTO_CAP_LOGIN = 1u << 3,
   TPROTO_CAP_PIPELINE = 1u << 4,
+  TPROTO_CAP_EVENTS = 1u << 5, /* SUBSCRIBE and LIST_READERS */
 };
 
 enum tproto_mech {
@@ -162,6 +184,17 @@ typedef struct {
 } tproto_key;
 
 typedef struct {
+  tproto_bytes name;
+  uint32_t flags;   /* tproto_reader_flag */
+  tproto_bytes atr; /* the card's ATR, empty without a card */
+} tproto_reader;
+
+typedef struct {
+  uint8_t kind; /* tproto_event_kind */
+  tproto_bytes reader, token_id, key_id; /* empty when not about one */
+} tproto_event;
+
+typedef struct {
   tproto_bytes key;
   uint8_t mech, hash, mgf_hash; /* hash/mgf_hash/salt_len: PSS only */
   uint32_t salt_len;
@@ -221,6 +254,8 @@ int tproto_enc_status(tproto_buf *b, uint32_t id, const tproto_status *m);
 int tproto_enc_tokens(tproto_buf *b, uint32_t id, const tproto_token *t, size_t n);
 int tproto_enc_keys(tproto_buf *b, uint32_t id, const tproto_key *k, size_t n);
 int tproto_enc_data(tproto_buf *b, uint32_t id, tproto_bytes data);
+int tproto_enc_readers(tproto_buf *b, uint32_t id, const tproto_reader *r, size_t n);
+int tproto_enc_event(tproto_buf *b, uint32_t id, const tproto_event *e);
 
 /* Decoders read a body from tproto_frame_open and require it fully used. */
 int tproto_dec_hello(tproto_buf *body, tproto_hello *m);
@@ -240,10 +275,14 @@ int tproto_dec_list_count(tproto_buf *body, size_t min_entry, uint32_t *n);
 int tproto_dec_token(tproto_buf *body, tproto_token *t);
 int tproto_dec_key(tproto_buf *body, tproto_key *k);
 int tproto_dec_data(tproto_buf *body, tproto_bytes *data);
+int tproto_dec_reader(tproto_buf *body, tproto_reader *r);
+int tproto_dec_event(tproto_buf *body, tproto_event *e);
 int tproto_dec_end(tproto_buf *body);
 
 #define TPROTO_TOKEN_MIN_LEN (6 * 4 + 12)
 #define TPROTO_KEY_MIN_LEN (3 * 4 + 1 + 4 * 3 + 2 * 4)
+#define TPROTO_READER_MIN_LEN (4 + 4 + 4)
+#define TPROTO_MAX_ATR 33
 
 const char *tproto_type_name(uint8_t type);
 const char *tproto_error_name(uint32_t code); /* "NO_SUCH_KEY"; NULL if unknown */
@@ -251,3 +290,4 @@ const char *tproto_hash_name(uint8_t hash);   /* "sha256"; NULL if unknown */
 int tproto_hash_from_name(const char *name);  /* -1 if unknown */
 size_t tproto_hash_len(uint8_t hash);         /* 0 if unknown/none */
 const char *tproto_mech_name(uint8_t mech);
+const char *tproto_event_name(uint8_t kind); /* "card-inserted"; NULL if unknown */

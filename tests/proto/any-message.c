@@ -8,7 +8,8 @@ const uint8_t any_message_types[] = {
   TPROTO_HELLO,   TPROTO_STATUS,  TPROTO_LIST_TOKENS, TPROTO_LIST_KEYS, TPROTO_SIGN,
   TPROTO_DECRYPT, TPROTO_DERIVE,  TPROTO_LOGIN,       TPROTO_LOGOUT,    TPROTO_R_ERROR,
   TPROTO_R_HELLO, TPROTO_R_STATUS, TPROTO_R_TOKENS,   TPROTO_R_KEYS,    TPROTO_R_DATA,
-  TPROTO_R_OK,    TPROTO_FIND_KEY,
+  TPROTO_R_OK,    TPROTO_FIND_KEY, TPROTO_SUBSCRIBE, TPROTO_LIST_READERS, TPROTO_R_READERS,
+  TPROTO_R_EVENT,
 };
 const size_t any_message_n_types = sizeof(any_message_types) / sizeof(any_message_types[0]);
 
@@ -56,6 +57,28 @@ static int decode_keys(tproto_buf *body, any_message *m)
   return TPROTO_OK;
 }
 
+static int decode_readers(tproto_buf *body, any_message *m)
+{
+  uint32_t n;
+  int r = tproto_dec_list_count(body, TPROTO_READER_MIN_LEN, &n);
+  if (r < 0)
+    return r;
+  tproto_reader *items = calloc(n ? n : 1, sizeof(*items));
+  if (items == NULL)
+    return TPROTO_E_NOMEM;
+  for (uint32_t i = 0; i < n && r == TPROTO_OK; i++)
+    r = tproto_dec_reader(body, &items[i]);
+  if (r == TPROTO_OK)
+    r = tproto_dec_end(body);
+  if (r < 0) {
+    free(items);
+    return r;
+  }
+  m->u.readers.items = items;
+  m->u.readers.n = n;
+  return TPROTO_OK;
+}
+
 int any_message_decode(uint8_t type, tproto_buf *body, any_message *m)
 {
   memset(&m->u, 0, sizeof(m->u));
@@ -64,6 +87,8 @@ int any_message_decode(uint8_t type, tproto_buf *body, any_message *m)
   case TPROTO_HELLO: return tproto_dec_hello(body, &m->u.hello);
   case TPROTO_STATUS:
   case TPROTO_LIST_TOKENS:
+  case TPROTO_SUBSCRIBE:
+  case TPROTO_LIST_READERS:
   case TPROTO_R_OK: return tproto_dec_empty(body);
   case TPROTO_LIST_KEYS: return tproto_dec_list_keys(body, &m->u.token);
   case TPROTO_SIGN: return tproto_dec_sign(body, &m->u.sign);
@@ -77,6 +102,8 @@ int any_message_decode(uint8_t type, tproto_buf *body, any_message *m)
   case TPROTO_R_STATUS: return tproto_dec_status(body, &m->u.status);
   case TPROTO_R_TOKENS: return decode_tokens(body, m);
   case TPROTO_R_KEYS: return decode_keys(body, m);
+  case TPROTO_R_READERS: return decode_readers(body, m);
+  case TPROTO_R_EVENT: return tproto_dec_event(body, &m->u.event);
   case TPROTO_R_DATA: return tproto_dec_data(body, &m->u.data);
   default: return TPROTO_E_INVALID;
   }
@@ -101,6 +128,8 @@ int any_message_encode(tproto_buf *b, const any_message *m)
   case TPROTO_HELLO: return tproto_enc_hello(b, id, &m->u.hello);
   case TPROTO_STATUS:
   case TPROTO_LIST_TOKENS:
+  case TPROTO_SUBSCRIBE:
+  case TPROTO_LIST_READERS:
   case TPROTO_R_OK: return tproto_enc_empty(b, m->header.type, id);
   case TPROTO_LIST_KEYS: return tproto_enc_list_keys(b, id, m->u.token);
   case TPROTO_SIGN: return tproto_enc_sign(b, id, &m->u.sign);
@@ -114,6 +143,8 @@ int any_message_encode(tproto_buf *b, const any_message *m)
   case TPROTO_R_STATUS: return tproto_enc_status(b, id, &m->u.status);
   case TPROTO_R_TOKENS: return tproto_enc_tokens(b, id, m->u.tokens.items, m->u.tokens.n);
   case TPROTO_R_KEYS: return tproto_enc_keys(b, id, m->u.keys.items, m->u.keys.n);
+  case TPROTO_R_READERS: return tproto_enc_readers(b, id, m->u.readers.items, m->u.readers.n);
+  case TPROTO_R_EVENT: return tproto_enc_event(b, id, &m->u.event);
   case TPROTO_R_DATA: return tproto_enc_data(b, id, m->u.data);
   default: return TPROTO_E_INVALID;
   }
@@ -159,6 +190,8 @@ static bool body_equal(const any_message *a, const any_message *b)
   case TPROTO_HELLO: return hello_equal(&a->u.hello, &b->u.hello);
   case TPROTO_STATUS:
   case TPROTO_LIST_TOKENS:
+  case TPROTO_SUBSCRIBE:
+  case TPROTO_LIST_READERS:
   case TPROTO_R_OK: return true;
   case TPROTO_LIST_KEYS:
   case TPROTO_FIND_KEY:
@@ -206,6 +239,19 @@ static bool body_equal(const any_message *a, const any_message *b)
       if (!key_equal(&a->u.keys.items[i], &b->u.keys.items[i]))
         return false;
     return true;
+  case TPROTO_R_READERS:
+    if (a->u.readers.n != b->u.readers.n)
+      return false;
+    for (uint32_t i = 0; i < a->u.readers.n; i++) {
+      const tproto_reader *x = &a->u.readers.items[i], *y = &b->u.readers.items[i];
+      if (!bytes_equal(x->name, y->name) || x->flags != y->flags || !bytes_equal(x->atr, y->atr))
+        return false;
+    }
+    return true;
+  case TPROTO_R_EVENT:
+    return a->u.event.kind == b->u.event.kind && bytes_equal(a->u.event.reader, b->u.event.reader) &&
+           bytes_equal(a->u.event.token_id, b->u.event.token_id) &&
+           bytes_equal(a->u.event.key_id, b->u.event.key_id);
   case TPROTO_R_DATA: return bytes_equal(a->u.data, b->u.data);
   default: return false;
   }
@@ -222,5 +268,7 @@ void any_message_clear(any_message *m)
     free(m->u.tokens.items);
   else if (m->header.type == TPROTO_R_KEYS)
     free(m->u.keys.items);
+  else if (m->header.type == TPROTO_R_READERS)
+    free(m->u.readers.items);
   memset(&m->u, 0, sizeof(m->u));
 }

@@ -32,6 +32,11 @@ typedef struct {
       tproto_key *items;
       uint32_t n;
     } keys;
+    struct {
+      tproto_reader *items;
+      uint32_t n;
+    } readers;
+    tproto_event event;
     tproto_bytes data;
   } u;
 } any_message;

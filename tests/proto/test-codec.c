@@ -180,6 +180,22 @@ static size_t make_samples(any_message *out, size_t max)
   ADD(TPROTO_LOGOUT, 12);
   m.u.token = tproto_str("pkcs11:token=tessera-test-1;id=%03");
   ADD(TPROTO_FIND_KEY, 23);
+  ADD(TPROTO_SUBSCRIBE, 24);
+  ADD(TPROTO_LIST_READERS, 25);
+  static const uint8_t atr[] = { 0x3b, 0x8f, 0x80, 0x01, 0x80, 0x4f, 0x0c, 0xa0 };
+  static tproto_reader readers[2];
+  readers[0] = (tproto_reader){ tproto_str("Virtual PCD 00 00"), TPROTO_READER_CARD_PRESENT,
+                                tproto_mem(atr, sizeof(atr)) };
+  readers[1] = (tproto_reader){ tproto_str("Virtual PCD 00 01"), 0, tproto_mem(NULL, 0) };
+  m.u.readers.items = readers;
+  m.u.readers.n = 2;
+  ADD(TPROTO_R_READERS, 26);
+  m.u.event = (tproto_event){ TPROTO_EVENT_KEY_AVAILABLE, tproto_str(""), tproto_str(TOKEN_URI),
+                              tproto_str(KEY_URI) };
+  ADD(TPROTO_R_EVENT, 24);
+  m.u.event = (tproto_event){ TPROTO_EVENT_CARD_INSERTED, tproto_str("Virtual PCD 00 00"),
+                              tproto_str(""), tproto_str("") };
+  ADD(TPROTO_R_EVENT, 24);
   m.u.error = (tproto_error){ .code = TPROTO_ERR_NO_SUCH_KEY,
                               .message = tproto_str("no key matches \"nope\"") };
   ADD(TPROTO_R_ERROR, 13);
@@ -749,6 +765,10 @@ static void test_bad_text_fields(void)
     EXPECT_BAD(TPROTO_LOGOUT);
     BAD_TEXT();
     EXPECT_BAD(TPROTO_FIND_KEY);
+    U32(1), BAD_TEXT(), U32(0), GOOD_TEXT("");
+    EXPECT_BAD(TPROTO_R_READERS);
+    U8(1), BAD_TEXT(), GOOD_TEXT(""), GOOD_TEXT("");
+    EXPECT_BAD(TPROTO_R_EVENT);
     BAD_TEXT(), U8(1), U8(0), U8(0), U32(0), GOOD_TEXT("d");
     EXPECT_BAD(TPROTO_SIGN);
     BAD_TEXT(), U8(1), U8(0), U8(0), GOOD_TEXT(""), GOOD_TEXT("d");
@@ -1198,7 +1218,7 @@ static void test_names(void)
   for (size_t t = 0; t < any_message_n_types; t++)
     g_assert_nonnull(tproto_type_name(any_message_types[t]));
   g_assert_null(tproto_type_name(0));
-  g_assert_null(tproto_type_name(11));
+  g_assert_null(tproto_type_name(13));
   g_assert_null(tproto_type_name(0xff));
 
   static const uint32_t codes[] = { 1, 2, 3, 4, 5, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20,
