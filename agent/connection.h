@@ -37,6 +37,7 @@ struct TesseraConn {
   /* set by HELLO on the main loop and never changed after it, so workers
    * may read them for the PIN dialog */
   gboolean hello_done;
+  gboolean subscribed; /* SUBSCRIBE: an event stream from now on */
   uint32_t version;
   char *client_name;
   GHashTable *options; /* HELLO context: DISPLAY, TERM, ... */

@@ -11,6 +11,7 @@
 #include "secret.h"
 
 #include <glib.h>
+#include <p11-kit/pkcs11.h>
 #include <stdint.h>
 
 typedef struct TesseraConn TesseraConn;
@@ -24,6 +25,8 @@ typedef enum {
   JOB_LOGIN,
   JOB_LOGOUT,
   JOB_EXPIRE, /* the login timer fired: no client, no reply */
+  JOB_ATTACH, /* the card is in slot: no client, no reply */
+  JOB_DETACH, /* the card is gone: no client, no reply */
 } TesseraJobKind;
 
 /* Several jobs answering one request (LOGOUT of every token): the reply is
@@ -43,6 +46,7 @@ struct TesseraJob {
   TesseraKey *key;     /* owned reference, NULL for LOGIN/LOGOUT */
   uint8_t mech, hash, mgf_hash;
   uint32_t salt_len;
+  CK_SLOT_ID slot; /* JOB_ATTACH */
   uint8_t *data; /* digest, ciphertext or peer point: wiped on free */
   size_t data_len;
   TesseraSecret *pin; /* LOGIN: the client's PIN; NULL = the agent asks */

@@ -170,12 +170,16 @@ static DialogAction action_of(const TesseraJob *job)
 /* The texts and the client's display; freed by dialog_clear. */
 typedef struct {
   PinentryRequest req;
+  TesseraToken *token;
   GPtrArray *env;
   char *title, *description, *error;
 } Dialog;
 
 static void dialog_clear(Dialog *d)
 {
+  if (d->req.cancellable != NULL)
+    tessera_token_dialog_end(d->token, d->req.cancellable);
+  d->req.cancellable = NULL;
   g_clear_pointer(&d->env, g_ptr_array_unref);
   g_clear_pointer(&d->title, g_free);
   g_clear_pointer(&d->description, g_free);
@@ -227,7 +231,9 @@ static void dialog_init(Dialog *d, TesseraToken *token, const TesseraJob *job)
   d->req.ttyname = tty != NULL && *tty != '\0' ? tty : NULL;
   d->req.ttytype = term;
   d->req.timeout_s = cfg->pinentry_timeout_s;
-  d->req.cancellable = token->shutdown;
+  /* Closed by the card's removal or the agent's shutdown. */
+  d->token = token;
+  d->req.cancellable = tessera_token_dialog_begin(token);
   DialogSubject subject = subject_of(token, job);
   d->title = dialog_title(&subject);
   d->req.title = d->title;
@@ -262,6 +268,11 @@ static void reply_dialog_failure(TesseraToken *token, TesseraJob *job, PinentryR
                           r == PINENTRY_TIMEOUT ? "not answered in time" : "cancelled");
     break;
   case PINENTRY_ABORTED:
+    if (tessera_token_removing(token)) {
+      code = TPROTO_ERR_CARD_REMOVED;
+      msg = g_strdup_printf("the card of token '%s' was removed", token->label);
+      break;
+    }
     tessera_job_reply_error(job, TPROTO_ERR_PIN_CANCELLED,
                             "PIN entry for token '%s' was closed: the agent is shutting down",
                             token->label);
@@ -513,6 +524,12 @@ gboolean login_context_specific(TesseraToken *token, TesseraJob *job)
 
 void login_run_request(TesseraToken *token, TesseraJob *job)
 {
+  if (!tessera_token_present(token)) {
+    tessera_job_reply_error(job, TPROTO_ERR_TOKEN_ABSENT,
+                            "the card of token '%s' (serial %s) is not inserted", token->label,
+                            token->serial);
+    return;
+  }
   end_if_expired(token);
   if (tessera_token_logged_in(token)) {
     /* The token would not look at a PIN now: success would vouch for it. */

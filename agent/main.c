@@ -1,7 +1,9 @@
 /* tessera-agent — entry point: options, hardening, main loop, shutdown. */
 #include "config.h"
 #include "connection.h"
+#include "events.h"
 #include "expiry.h"
+#include "hotplug.h"
 #include "modules.h"
 #include "requests.h"
 #include "server.h"
@@ -162,6 +164,7 @@ int main(int argc, char **argv)
   g_unix_signal_add(SIGHUP, on_signal, loop);
 
   modules_load(o.cfg.use_p11_kit, o.cfg.modules);
+  hotplug_start();
   requests_init();
   server_start();
   g_message("tessera-agent %s listening on %s", TESSERA_VERSION, o.cfg.socket_path);
@@ -169,6 +172,8 @@ int main(int argc, char **argv)
 
   server_stop();
   expiry_stop();
+  hotplug_stop();
+  events_clear();
   tessera_conn_close_all();
   modules_unload();
   /* Replies of jobs that finished during shutdown are still queued. */

@@ -15,6 +15,8 @@
 static CK_FUNCTION_LIST **registered; /* from p11-kit, finalized together */
 static GPtrArray *explicit_modules;   /* loaded by path, finalized one by one */
 static GPtrArray *loaded_paths;       /* canonical paths, to load each once */
+static GPtrArray *served;             /* the modules in use, index-aligned with served_paths */
+static GPtrArray *served_paths;
 
 /* Never serve p11-kit's trust store (no keys) nor Tessera's own shim,
  * which forwards to this very agent and would loop. */
@@ -42,6 +44,8 @@ static gboolean already_loaded(const char *path)
 
 static void open_tokens(CK_FUNCTION_LIST *module, const char *path)
 {
+  g_ptr_array_add(served, module);
+  g_ptr_array_add(served_paths, g_strdup(path));
   CK_SLOT_ID slots[MAX_SLOTS];
   CK_ULONG n = G_N_ELEMENTS(slots);
   CK_RV rv = module->C_GetSlotList(CK_TRUE, slots, &n);
@@ -118,6 +122,8 @@ void modules_load(gboolean use_registry, char **paths)
 {
   loaded_paths = g_ptr_array_new_with_free_func(g_free);
   explicit_modules = g_ptr_array_new();
+  served = g_ptr_array_new();
+  served_paths = g_ptr_array_new_with_free_func(g_free);
   /* Explicit paths first, so a module given twice is served as asked. */
   for (char **p = paths; p != NULL && *p != NULL; p++)
     load_path(*p);
@@ -140,4 +146,61 @@ void modules_unload(void)
     p11_kit_modules_finalize_and_release(registered);
   registered = NULL;
   g_clear_pointer(&loaded_paths, g_ptr_array_unref);
+  g_clear_pointer(&served, g_ptr_array_unref);
+  g_clear_pointer(&served_paths, g_ptr_array_unref);
+}
+
+char *modules_padded_string(const CK_UTF8CHAR *p, gsize n)
+{
+  while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\0'))
+    n--;
+  char *s = g_strndup((const char *)p, n);
+  if (!g_utf8_validate(s, -1, NULL)) {
+    char *fixed = g_utf8_make_valid(s, -1);
+    g_free(s);
+    s = fixed;
+  }
+  return s;
+}
+
+void module_slot_free(ModuleSlot *s)
+{
+  g_free(s->label);
+  g_free(s->serial);
+  g_free(s);
+}
+
+GPtrArray *modules_scan(GPtrArray *failed)
+{
+  GPtrArray *seen = g_ptr_array_new_with_free_func((GDestroyNotify)module_slot_free);
+  for (guint m = 0; served != NULL && m < served->len; m++) {
+    CK_FUNCTION_LIST *module = served->pdata[m];
+    CK_SLOT_ID slots[MAX_SLOTS];
+    /* A NULL list first: OpenSC looks for new readers only then. */
+    CK_ULONG n = 0;
+    CK_RV rv = module->C_GetSlotList(CK_TRUE, NULL, &n);
+    n = G_N_ELEMENTS(slots);
+    if (rv == CKR_OK)
+      rv = module->C_GetSlotList(CK_TRUE, slots, &n);
+    if (rv != CKR_OK) {
+      g_debug("module %s: cannot list its slots: %s", (char *)served_paths->pdata[m],
+              ckr_name(rv));
+      g_ptr_array_add(failed, module);
+      continue;
+    }
+    for (CK_ULONG i = 0; i < n; i++) {
+      CK_TOKEN_INFO info;
+      if (module->C_GetTokenInfo(slots[i], &info) != CKR_OK ||
+          !(info.flags & CKF_TOKEN_INITIALIZED))
+        continue;
+      ModuleSlot *s = g_new0(ModuleSlot, 1);
+      s->module = module;
+      s->module_path = served_paths->pdata[m];
+      s->slot = slots[i];
+      s->label = modules_padded_string(info.label, sizeof(info.label));
+      s->serial = modules_padded_string(info.serialNumber, sizeof(info.serialNumber));
+      g_ptr_array_add(seen, s);
+    }
+  }
+  return seen;
 }

@@ -2,6 +2,7 @@
 #include "operations.h"
 
 #include "ckr.h"
+#include "hotplug.h"
 #include "login.h"
 #include "messages.h"
 #include "objects.h"
@@ -55,6 +56,15 @@ void operations_reply_ckr(TesseraToken *token, TesseraJob *job, CK_RV rv, const 
 {
   const char *key = job->key ? job->key->label : "";
   switch (rv) {
+  case CKR_DEVICE_REMOVED:
+  case CKR_TOKEN_NOT_PRESENT:
+  case CKR_SESSION_HANDLE_INVALID:
+  case CKR_SESSION_CLOSED:
+  case CKR_DEVICE_ERROR:
+    tessera_job_reply_error(job, TPROTO_ERR_CARD_REMOVED,
+                            "the card of token '%s' was removed during the operation (%s)",
+                            token->label, ckr_name(rv));
+    return;
   case CKR_USER_NOT_LOGGED_IN:
     login_lost(token);
     tessera_job_reply_error(job, TPROTO_ERR_NOT_LOGGED_IN,
@@ -280,6 +290,13 @@ static void refresh_job_key(TesseraToken *token, TesseraJob *job)
  * once more: a new PIN entry, never a PIN the agent kept and resent. */
 static void run_key_operation(TesseraToken *token, TesseraJob *job, AttemptFn attempt)
 {
+  if (!tessera_token_present(token)) {
+    tessera_job_reply_error(job, TPROTO_ERR_TOKEN_ABSENT,
+                            "the card of token '%s' (serial %s) is not inserted; insert it and "
+                            "try again",
+                            token->label, token->serial);
+    return;
+  }
   for (int round = 0; round < 2; round++) {
     if (!login_prepare(token, job))
       return;
@@ -315,6 +332,13 @@ void operations_run(TesseraToken *token, TesseraJob *job)
     break;
   case JOB_EXPIRE:
     login_run_expire(token);
+    break;
+  case JOB_ATTACH:
+    hotplug_attached(token, tessera_token_attach(token, job->slot));
+    break;
+  case JOB_DETACH:
+    tessera_token_detach(token);
+    hotplug_detached(token);
     break;
   }
 }

@@ -6,8 +6,10 @@
  */
 #include "requests.h"
 
+#include "events.h"
 #include "job.h"
 #include "operations.h"
+#include "pcsc.h"
 #include "registry.h"
 #include "token.h"
 
@@ -85,7 +87,7 @@ static void process_hello(TesseraConn *conn, const tproto_header *h, tproto_buf 
   HelloReply r = { h->id,
                    { TPROTO_VERSION, tproto_str("tessera-agent " TESSERA_VERSION),
                      TPROTO_CAP_SIGN | TPROTO_CAP_DECRYPT | TPROTO_CAP_DERIVE | TPROTO_CAP_LOGIN |
-                         TPROTO_CAP_PIPELINE,
+                         TPROTO_CAP_PIPELINE | TPROTO_CAP_EVENTS,
                      TPROTO_MAX_FRAME } };
   send_frame(conn, h->id, encode_hello_reply, &r);
 }
@@ -161,11 +163,13 @@ static tproto_bytes view_of(GBytes *b, gsize limit)
   return n <= limit ? tproto_mem(p, n) : tproto_mem(NULL, 0);
 }
 
-/* The entry's views point into k, which must outlive the reply. */
-static tproto_key key_entry(const TesseraToken *t, const TesseraKey *k)
+/* The entry's views point into k, which must outlive the reply. Keys of a
+ * card that is out stay listed, as unavailable. */
+static tproto_key key_entry(TesseraToken *t, const TesseraKey *k)
 {
+  uint32_t flags = tessera_token_present(t) ? k->flags : k->flags & ~(uint32_t)TPROTO_KEY_AVAILABLE;
   return (tproto_key){ tproto_str(k->id), tproto_str(k->label), tproto_str(t->id), k->key_type,
-                       k->bits, k->ops, k->flags, view_of(k->cert, TPROTO_MAX_CERT),
+                       k->bits, k->ops, flags, view_of(k->cert, TPROTO_MAX_CERT),
                        view_of(k->spki, TPROTO_MAX_CERT) };
 }
 
@@ -485,6 +489,56 @@ static void process_logout(TesseraConn *conn, const tproto_header *h, tproto_buf
   g_ptr_array_unref(targets);
 }
 
+/* ---- SUBSCRIBE, LIST_READERS ---- */
+
+static void process_subscribe(TesseraConn *conn, const tproto_header *h, tproto_buf *body)
+{
+  if (tproto_dec_empty(body) < 0) {
+    reply_malformed(conn, h);
+    return;
+  }
+  tproto_buf b;
+  tproto_buf_init(&b);
+  if (tproto_enc_empty(&b, TPROTO_R_OK, h->id) == TPROTO_OK)
+    tessera_conn_send(conn, &b);
+  tproto_buf_free(&b);
+  conn->subscribed = TRUE;
+  events_subscribe(conn, h->id);
+  g_debug("%s subscribed to events", conn->peer_name);
+}
+
+typedef struct {
+  uint32_t id;
+  GArray *readers;
+} ReadersReply;
+
+static int encode_readers(tproto_buf *b, gpointer data)
+{
+  ReadersReply *r = data;
+  return tproto_enc_readers(b, r->id, (const tproto_reader *)(void *)r->readers->data,
+                            r->readers->len);
+}
+
+static void process_list_readers(TesseraConn *conn, const tproto_header *h, tproto_buf *body)
+{
+  if (tproto_dec_empty(body) < 0) {
+    reply_malformed(conn, h);
+    return;
+  }
+  g_autoptr(GPtrArray) seen = pcsc_readers();
+  g_autoptr(GArray) out = g_array_new(FALSE, TRUE, sizeof(tproto_reader));
+  for (guint i = 0; i < seen->len; i++) {
+    PcscReader *r = seen->pdata[i];
+    gsize atr_len = 0;
+    const void *atr = r->atr ? g_bytes_get_data(r->atr, &atr_len) : NULL;
+    tproto_reader e = { tproto_str(r->name), r->card_present ? TPROTO_READER_CARD_PRESENT : 0,
+                        tproto_mem(atr, MIN(atr_len, TPROTO_MAX_ATR)) };
+    g_array_append_val(out, e);
+  }
+  ReadersReply r = { h->id, out };
+  send_frame(conn, h->id, encode_readers, &r);
+}
+
 /* ---- dispatch ---- */
 
 typedef void (*Handler)(TesseraConn *conn, const tproto_header *h, tproto_buf *body);
@@ -495,6 +549,7 @@ static const Handler handlers[] = {
   [TPROTO_SIGN] = process_sign,           [TPROTO_DECRYPT] = process_decrypt,
   [TPROTO_DERIVE] = process_derive,       [TPROTO_LOGIN] = process_login,
   [TPROTO_LOGOUT] = process_logout,       [TPROTO_FIND_KEY] = process_find_key,
+  [TPROTO_SUBSCRIBE] = process_subscribe, [TPROTO_LIST_READERS] = process_list_readers,
 };
 
 void requests_dispatch(TesseraConn *conn, const tproto_header *header, tproto_buf *body)
@@ -503,6 +558,12 @@ void requests_dispatch(TesseraConn *conn, const tproto_header *header, tproto_bu
   if (handler == NULL) {
     tessera_conn_send_error(conn, header->id, TPROTO_ERR_UNKNOWN_REQUEST,
                             "unknown request type %u", header->type);
+    return;
+  }
+  if (conn->subscribed) {
+    tessera_conn_send_error(conn, header->id, TPROTO_ERR_PROTOCOL,
+                            "the connection is subscribed to events; open another one for %s",
+                            tproto_type_name(header->type));
     return;
   }
   if (!conn->hello_done && header->type != TPROTO_HELLO) {

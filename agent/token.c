@@ -2,9 +2,11 @@
 #include "token.h"
 
 #include "ckr.h"
+#include "events.h"
 #include "expiry.h"
 #include "job.h"
 #include "login.h"
+#include "modules.h"
 #include "messages.h"
 #include "objects.h"
 #include "operations.h"
@@ -13,20 +15,6 @@
 #include <gio/gio.h>
 #include <sched.h>
 #include <string.h>
-
-/* CK_TOKEN_INFO strings are blank padded, not NUL terminated. */
-static char *padded_string(const CK_UTF8CHAR *p, gsize n)
-{
-  while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\0'))
-    n--;
-  char *s = g_strndup((const char *)p, n);
-  if (!g_utf8_validate(s, -1, NULL)) {
-    char *fixed = g_utf8_make_valid(s, -1);
-    g_free(s);
-    s = fixed;
-  }
-  return s;
-}
 
 /* After a job the worker spins this long for the next before it sleeps:
  * waking a sleeping thread costs 20-40 us on a VM, more than a fast
@@ -92,14 +80,15 @@ TesseraToken *tessera_token_open(CK_FUNCTION_LIST *module, const char *module_pa
   token->module = module;
   token->module_path = g_strdup(module_path);
   token->slot = slot;
-  token->label = padded_string(info.label, sizeof(info.label));
-  token->manufacturer = padded_string(info.manufacturerID, sizeof(info.manufacturerID));
-  token->model = padded_string(info.model, sizeof(info.model));
-  token->serial = padded_string(info.serialNumber, sizeof(info.serialNumber));
+  token->label = modules_padded_string(info.label, sizeof(info.label));
+  token->manufacturer = modules_padded_string(info.manufacturerID, sizeof(info.manufacturerID));
+  token->model = modules_padded_string(info.model, sizeof(info.model));
+  token->serial = modules_padded_string(info.serialNumber, sizeof(info.serialNumber));
   token->id = uri_for_token(token->label, token->serial);
   token->policy = config_token_policy(config_active(), token->label, token->serial);
   token->shutdown = g_cancellable_new();
   token->login = login_state_new();
+  token->present = TRUE;
   token->token_flags = info.flags;
   token->keys = g_ptr_array_new_with_free_func((GDestroyNotify)tessera_key_unref);
   token->private_handles =
@@ -136,6 +125,10 @@ void tessera_token_free(TesseraToken *token)
     /* An open PIN dialog would hold up the join for as long as the user
      * ignores it. */
     g_cancellable_cancel(token->shutdown);
+    g_mutex_lock(&token->lock);
+    if (token->dialog != NULL)
+      g_cancellable_cancel(token->dialog);
+    g_mutex_unlock(&token->lock);
     g_async_queue_push(token->queue, &stop_marker);
     g_thread_join(token->worker);
   }
@@ -172,6 +165,14 @@ GPtrArray *tessera_token_keys(TesseraToken *token)
   GPtrArray *keys = g_ptr_array_ref(token->keys);
   g_mutex_unlock(&token->lock);
   return keys;
+}
+
+gboolean tessera_token_present(TesseraToken *token)
+{
+  g_mutex_lock(&token->lock);
+  gboolean v = token->present;
+  g_mutex_unlock(&token->lock);
+  return v;
 }
 
 gboolean tessera_token_logged_in(TesseraToken *token)
@@ -220,13 +221,15 @@ void tessera_token_set_logged_in(TesseraToken *token, gboolean logged_in)
 {
   gint64 now = g_get_monotonic_time();
   g_mutex_lock(&token->lock);
-  gboolean starts = logged_in && !token->logged_in;
+  gboolean changed = logged_in != token->logged_in;
   token->logged_in = logged_in;
-  if (starts)
+  if (changed && logged_in)
     token->login_started_us = token->last_used_us = now;
   g_mutex_unlock(&token->lock);
-  if (starts)
+  if (changed && logged_in)
     expiry_schedule();
+  if (changed)
+    events_login_changed(token, logged_in);
 }
 
 void tessera_token_touch(TesseraToken *token)
@@ -252,8 +255,9 @@ uint32_t tessera_token_proto_flags(TesseraToken *token)
   g_mutex_lock(&token->lock);
   CK_FLAGS f = token->token_flags;
   gboolean logged_in = token->logged_in;
+  gboolean present = token->present;
   g_mutex_unlock(&token->lock);
-  uint32_t flags = TPROTO_TOKEN_PRESENT;
+  uint32_t flags = present ? TPROTO_TOKEN_PRESENT : 0;
   if (logged_in)
     flags |= TPROTO_TOKEN_LOGGED_IN;
   if (f & CKF_LOGIN_REQUIRED)
@@ -305,4 +309,74 @@ void tessera_token_refresh(TesseraToken *token)
 void tessera_token_forget_handles(TesseraToken *token)
 {
   g_hash_table_remove_all(token->private_handles);
+}
+
+gboolean tessera_token_attach(TesseraToken *token, CK_SLOT_ID slot)
+{
+  if (token->session != CK_INVALID_HANDLE)
+    (void)token->module->C_CloseSession(token->session);
+  token->session = CK_INVALID_HANDLE;
+  token->slot = slot;
+  CK_RV rv = token->module->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &token->session);
+  if (rv != CKR_OK) {
+    token->session = CK_INVALID_HANDLE;
+    g_message("token '%s' is back but cannot be used: %s", token->label, ckr_name(rv));
+    return FALSE;
+  }
+  g_mutex_lock(&token->lock);
+  token->present = TRUE;
+  g_mutex_unlock(&token->lock);
+  tessera_token_refresh(token);
+  g_message("token '%s' (serial %s) is back", token->label, token->serial);
+  return TRUE;
+}
+
+void tessera_token_detach(TesseraToken *token)
+{
+  if (token->session != CK_INVALID_HANDLE)
+    (void)token->module->C_CloseSession(token->session);
+  token->session = CK_INVALID_HANDLE;
+  login_lost(token);
+  g_mutex_lock(&token->lock);
+  token->present = FALSE;
+  token->removing = FALSE;
+  g_mutex_unlock(&token->lock);
+  g_message("token '%s' (serial %s) was removed", token->label, token->serial);
+}
+
+void tessera_token_begin_removal(TesseraToken *token)
+{
+  g_mutex_lock(&token->lock);
+  token->removing = TRUE;
+  if (token->dialog != NULL)
+    g_cancellable_cancel(token->dialog);
+  g_mutex_unlock(&token->lock);
+}
+
+GCancellable *tessera_token_dialog_begin(TesseraToken *token)
+{
+  GCancellable *dialog = g_cancellable_new();
+  g_mutex_lock(&token->lock);
+  if (token->removing || g_cancellable_is_cancelled(token->shutdown))
+    g_cancellable_cancel(dialog);
+  token->dialog = dialog;
+  g_mutex_unlock(&token->lock);
+  return dialog;
+}
+
+void tessera_token_dialog_end(TesseraToken *token, GCancellable *dialog)
+{
+  g_mutex_lock(&token->lock);
+  if (token->dialog == dialog)
+    token->dialog = NULL;
+  g_mutex_unlock(&token->lock);
+  g_object_unref(dialog);
+}
+
+gboolean tessera_token_removing(TesseraToken *token)
+{
+  g_mutex_lock(&token->lock);
+  gboolean v = token->removing;
+  g_mutex_unlock(&token->lock);
+  return v;
 }

@@ -21,7 +21,7 @@ typedef struct TesseraLoginState TesseraLoginState;
 typedef struct TesseraToken {
   CK_FUNCTION_LIST *module;
   char *module_path;
-  CK_SLOT_ID slot;
+  CK_SLOT_ID slot; /* worker only once the worker runs: a card may come back elsewhere */
   char *id; /* token URI */
   char *label, *manufacturer, *model, *serial;
   CK_MECHANISM_TYPE *mechanisms;
@@ -31,6 +31,9 @@ typedef struct TesseraToken {
 
   GMutex lock;
   GPtrArray *keys; /* of TesseraKey; replaced whole, never edited */
+  gboolean present; /* the card is in (always for tokens not behind PC/SC) */
+  GCancellable *dialog; /* the open PIN dialog's, or NULL */
+  gboolean removing;    /* a detach is on its way: the dialog was closed for it */
   gboolean logged_in;
   gint64 login_started_us, last_used_us; /* monotonic; meaningful while logged in */
   CK_FLAGS token_flags;
@@ -55,6 +58,7 @@ void tessera_token_submit(TesseraToken *token, TesseraJob *job);
 /* A new reference to the current key list (never NULL). */
 GPtrArray *tessera_token_keys(TesseraToken *token);
 gboolean tessera_token_logged_in(TesseraToken *token);
+gboolean tessera_token_present(TesseraToken *token);
 /* Seconds until the login ends by the idle or lifetime limit; 0 when not
  * logged in. */
 guint32 tessera_token_login_ends_s(TesseraToken *token);
@@ -74,3 +78,20 @@ void tessera_token_set_logged_in(TesseraToken *token, gboolean logged_in);
 void tessera_token_touch(TesseraToken *token);
 /* Worker side: re-reads the token flags (PIN counters). */
 void tessera_token_refresh_flags(TesseraToken *token);
+
+/* Worker side: the card is (back) in slot: a new session, keys read
+ * again. FALSE if the card cannot be used (it went again). */
+gboolean tessera_token_attach(TesseraToken *token, CK_SLOT_ID slot);
+/* Worker side: the card is gone: the session and the login end; the keys
+ * stay known, listed as unavailable. */
+void tessera_token_detach(TesseraToken *token);
+
+/* Main loop: a detach follows; closes the PIN dialog open for the token
+ * so the worker gets to it. */
+void tessera_token_begin_removal(TesseraToken *token);
+/* Worker side, around a PIN dialog: the cancellable to give it (closed by
+ * a removal or the shutdown); end clears it. */
+GCancellable *tessera_token_dialog_begin(TesseraToken *token);
+void tessera_token_dialog_end(TesseraToken *token, GCancellable *dialog);
+/* Worker side: whether the last closed dialog was closed by a removal. */
+gboolean tessera_token_removing(TesseraToken *token);

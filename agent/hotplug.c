@@ -1,0 +1,262 @@
+/* tessera-agent — cards coming and going: PC/SC events to tokens. */
+#include "hotplug.h"
+
+#include "events.h"
+#include "job.h"
+#include "messages.h"
+#include "modules.h"
+#include "pcsc.h"
+#include "registry.h"
+
+#include <gio/gio.h>
+#include <string.h>
+
+typedef enum { TASK_SCAN, TASK_OPEN } TaskKind;
+
+typedef struct {
+  TaskKind kind;
+  CK_FUNCTION_LIST *module; /* TASK_OPEN */
+  char *module_path;
+  CK_SLOT_ID slot;
+  char *identity;
+} Task;
+
+static GThreadPool *scanner; /* one thread: scans and opens in order */
+static gboolean scan_queued; /* main loop only: coalesces bursts of events */
+static GPtrArray *opening;   /* main loop only: "label\nserial" being opened */
+
+static void task_free(Task *t)
+{
+  g_free(t->module_path);
+  g_free(t->identity);
+  g_free(t);
+}
+
+static char *identity(const char *label, const char *serial)
+{
+  return g_strdup_printf("%s\n%s", label, serial);
+}
+
+static gboolean same_card(const TesseraToken *t, const ModuleSlot *s)
+{
+  return t->module == s->module && strcmp(t->label, s->label) == 0 &&
+         strcmp(t->serial, s->serial) == 0;
+}
+
+static gboolean module_failed(GPtrArray *failed, CK_FUNCTION_LIST *module)
+{
+  for (guint i = 0; i < failed->len; i++)
+    if (failed->pdata[i] == module)
+      return TRUE;
+  return FALSE;
+}
+
+static gboolean being_opened(const ModuleSlot *s)
+{
+  g_autofree char *id = identity(s->label, s->serial);
+  for (guint i = 0; i < opening->len; i++)
+    if (strcmp(opening->pdata[i], id) == 0)
+      return TRUE;
+  return FALSE;
+}
+
+static void submit_card_job(TesseraToken *t, TesseraJobKind kind, CK_SLOT_ID slot)
+{
+  TesseraJob *job = tessera_job_new(kind, NULL, 0, t, NULL);
+  job->slot = slot;
+  tessera_token_submit(t, job);
+}
+
+/* ---- results on the main loop ---- */
+
+typedef struct {
+  GPtrArray *seen;   /* of ModuleSlot */
+  GPtrArray *failed; /* of CK_FUNCTION_LIST */
+} ScanResult;
+
+static void scan_result_free(ScanResult *r)
+{
+  g_ptr_array_unref(r->seen);
+  g_ptr_array_unref(r->failed);
+  g_free(r);
+}
+
+static gboolean apply_scan(gpointer data)
+{
+  ScanResult *r = data;
+  if (scanner == NULL) /* shutting down */
+    return G_SOURCE_REMOVE;
+  GPtrArray *tokens = registry_tokens();
+  for (guint i = 0; i < tokens->len; i++) {
+    TesseraToken *t = tokens->pdata[i];
+    if (module_failed(r->failed, t->module))
+      continue;
+    const ModuleSlot *where = NULL;
+    for (guint j = 0; j < r->seen->len && where == NULL; j++)
+      if (same_card(t, r->seen->pdata[j]))
+        where = r->seen->pdata[j];
+    gboolean present = tessera_token_present(t);
+    if (where != NULL && !present) {
+      submit_card_job(t, JOB_ATTACH, where->slot);
+    } else if (where == NULL && present) {
+      tessera_token_begin_removal(t);
+      submit_card_job(t, JOB_DETACH, 0);
+    }
+  }
+  for (guint j = 0; j < r->seen->len; j++) {
+    const ModuleSlot *s = r->seen->pdata[j];
+    gboolean known = FALSE;
+    for (guint i = 0; i < tokens->len && !known; i++)
+      known = same_card(tokens->pdata[i], s);
+    if (known || being_opened(s))
+      continue;
+    Task *t = g_new0(Task, 1);
+    t->kind = TASK_OPEN;
+    t->module = s->module;
+    t->module_path = g_strdup(s->module_path);
+    t->slot = s->slot;
+    t->identity = identity(s->label, s->serial);
+    g_ptr_array_add(opening, g_strdup(t->identity));
+    g_thread_pool_push(scanner, t, NULL);
+  }
+  return G_SOURCE_REMOVE;
+}
+
+typedef struct {
+  TesseraToken *token; /* NULL: the open failed */
+  char *identity;
+} Opened;
+
+static gboolean add_opened(gpointer data)
+{
+  Opened *o = data;
+  if (scanner == NULL) { /* shutting down: the registry is gone */
+    tessera_token_free(o->token);
+    g_free(o->identity);
+    g_free(o);
+    return G_SOURCE_REMOVE;
+  }
+  for (guint i = 0; i < opening->len; i++)
+    if (strcmp(opening->pdata[i], o->identity) == 0) {
+      g_ptr_array_remove_index(opening, i);
+      break;
+    }
+  if (o->token != NULL) {
+    registry_add(o->token);
+    events_token_changed(o->token, TRUE);
+  }
+  g_free(o->identity);
+  g_free(o);
+  return G_SOURCE_REMOVE;
+}
+
+/* ---- the scanner thread ---- */
+
+static gboolean scan_started(gpointer data)
+{
+  scan_queued = FALSE;
+  return G_SOURCE_REMOVE;
+}
+
+static void run_task(gpointer data, gpointer user_data)
+{
+  Task *t = data;
+  if (t->kind == TASK_SCAN) {
+    /* From here on an event queues the next scan: this one may be too
+     * early to see it. */
+    g_main_context_invoke(NULL, scan_started, NULL);
+    ScanResult *r = g_new0(ScanResult, 1);
+    r->failed = g_ptr_array_new();
+    r->seen = modules_scan(r->failed);
+    g_main_context_invoke_full(NULL, G_PRIORITY_DEFAULT, apply_scan, r,
+                               (GDestroyNotify)scan_result_free);
+  } else {
+    g_autoptr(GError) error = NULL;
+    Opened *o = g_new0(Opened, 1);
+    o->identity = g_steal_pointer(&t->identity);
+    o->token = tessera_token_open(t->module, t->module_path, t->slot, &error);
+    if (o->token == NULL)
+      g_message("a new card in slot %lu of %s cannot be used: %s", (unsigned long)t->slot,
+                t->module_path, error->message);
+    else
+      g_message("new token '%s' (serial %s) from %s", o->token->label, o->token->serial,
+                t->module_path);
+    g_main_context_invoke(NULL, add_opened, o);
+  }
+  task_free(t);
+}
+
+static void schedule_scan(void)
+{
+  if (scan_queued || scanner == NULL)
+    return;
+  scan_queued = TRUE;
+  Task *t = g_new0(Task, 1);
+  t->kind = TASK_SCAN;
+  g_thread_pool_push(scanner, t, NULL);
+}
+
+static void on_pcsc_event(const PcscEvent *e, gpointer data)
+{
+  static const uint8_t kinds[] = {
+    [PCSC_READER_ADDED] = TPROTO_EVENT_READER_ADDED,
+    [PCSC_READER_REMOVED] = TPROTO_EVENT_READER_REMOVED,
+    [PCSC_CARD_INSERTED] = TPROTO_EVENT_CARD_INSERTED,
+    [PCSC_CARD_REMOVED] = TPROTO_EVENT_CARD_REMOVED,
+  };
+  g_debug("PC/SC: %s: %s", tproto_event_name(kinds[e->kind]), e->reader);
+  events_reader(kinds[e->kind], e->reader);
+  schedule_scan();
+}
+
+void hotplug_start(void)
+{
+  opening = g_ptr_array_new_with_free_func(g_free);
+  scanner = g_thread_pool_new(run_task, NULL, 1, TRUE, NULL);
+  pcsc_watch_start(on_pcsc_event, NULL);
+}
+
+void hotplug_stop(void)
+{
+  pcsc_watch_stop();
+  /* Queued scans and opens run to the end; their results find the
+   * scanner gone and are dropped. */
+  GThreadPool *pool = scanner;
+  scanner = NULL;
+  if (pool != NULL)
+    g_thread_pool_free(pool, FALSE, TRUE);
+  g_clear_pointer(&opening, g_ptr_array_unref);
+}
+
+/* ---- results from the workers ---- */
+
+typedef struct {
+  TesseraToken *token;
+  gboolean present;
+} Presence;
+
+static gboolean announce(gpointer data)
+{
+  Presence *p = data;
+  events_token_changed(p->token, p->present);
+  return G_SOURCE_REMOVE;
+}
+
+static void announce_later(TesseraToken *token, gboolean present)
+{
+  Presence *p = g_new0(Presence, 1);
+  p->token = token;
+  p->present = present;
+  g_main_context_invoke_full(NULL, G_PRIORITY_DEFAULT, announce, p, g_free);
+}
+
+void hotplug_attached(TesseraToken *token, gboolean ok)
+{
+  if (ok)
+    announce_later(token, TRUE);
+}
+
+void hotplug_detached(TesseraToken *token)
+{
+  announce_later(token, FALSE);
+}
