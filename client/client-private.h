@@ -15,6 +15,7 @@ struct tessera_client {
   uint32_t version;
   uint32_t capabilities;
   uint32_t max_frame; /* largest frame length the agent accepts */
+  uint32_t subscription; /* id of the SUBSCRIBE request; 0 = not subscribed */
   char *agent_name;
   char last_error[TC_ERROR_SIZE];
 };
@@ -60,3 +61,6 @@ typedef int (*tc_decode_fn)(tproto_buf *body, void *out);
  * the connection is closed. */
 int tc_transact(tessera_client *c, const tproto_buf *request, uint32_t id, uint8_t reply_type,
                 tc_decode_fn decode, void *out);
+/* Reads one frame: the reply to id of type reply_type (or an R_ERROR). */
+int tc_read_reply(tessera_client *c, uint32_t id, uint8_t reply_type, tc_decode_fn decode,
+                  void *out);

@@ -73,8 +73,8 @@ static int agent_error(tessera_client *c, tproto_buf *body)
   return (int)e.code;
 }
 
-static int read_reply(tessera_client *c, uint32_t id, uint8_t reply_type, tc_decode_fn decode,
-                      void *out)
+int tc_read_reply(tessera_client *c, uint32_t id, uint8_t reply_type, tc_decode_fn decode,
+                  void *out)
 {
   TC_AUTO_FRAME frame = { 0 };
   int r = tc_socket_read_frame(c->fd, &frame, c->last_error, sizeof(c->last_error));
@@ -115,6 +115,9 @@ int tc_transact(tessera_client *c, const tproto_buf *request, uint32_t id, uint8
 {
   if (c->fd < 0)
     return tc_fail(c, TESSERA_E_IO, "the connection to the agent was closed after an error");
+  if (c->subscription != 0)
+    return tc_fail(c, TESSERA_E_ARG,
+                   "this connection is subscribed to events; use another one for requests");
   if (request->len - 4 > c->max_frame)
     return tc_fail(c, TESSERA_E_ARG, "request larger than the agent accepts (%u bytes)",
                    c->max_frame);
@@ -122,7 +125,7 @@ int tc_transact(tessera_client *c, const tproto_buf *request, uint32_t id, uint8
                              sizeof(c->last_error));
   if (r < 0)
     return break_connection(c, r);
-  r = read_reply(c, id, reply_type, decode, out);
+  r = tc_read_reply(c, id, reply_type, decode, out);
   if (r == TESSERA_OK)
     c->last_error[0] = '\0';
   return r;
@@ -257,6 +260,11 @@ int tessera_client_connect(const char *path, const char *client_name, tessera_cl
                            char **err_msg)
 {
   return tessera_client_connect_with_options(path, client_name, NULL, 0, out, err_msg);
+}
+
+int tessera_client_fd(const tessera_client *c)
+{
+  return c->fd;
 }
 
 void tessera_client_free(tessera_client *c)

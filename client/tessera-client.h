@@ -29,6 +29,7 @@ extern "C" {
 #define TESSERA_E_PROTOCOL (-3) /* the agent sent something we cannot parse */
 #define TESSERA_E_NOMEM (-4)
 #define TESSERA_E_ARG (-5)      /* invalid argument from the caller */
+#define TESSERA_E_TIMEOUT (-6)  /* tessera_next_event: nothing within the timeout */
 
 typedef struct tessera_client tessera_client;
 
@@ -137,6 +138,32 @@ int tessera_login(tessera_client *c, const char *token, const char *pin, size_t 
 int tessera_login_prompt(tessera_client *c, const char *token);
 /* token NULL or "" logs out every token. */
 int tessera_logout(tessera_client *c, const char *token);
+
+/* Smart-card readers as pcscd reports them; free with tessera_readers_free. */
+typedef struct {
+  char *name;
+  uint32_t flags; /* TPROTO_READER_CARD_PRESENT */
+  uint8_t *atr;   /* the card's ATR or NULL */
+  size_t atr_len;
+} tessera_reader;
+int tessera_list_readers(tessera_client *c, tessera_reader **out, size_t *n);
+void tessera_readers_free(tessera_reader *r, size_t n);
+
+/* Events: after tessera_subscribe the connection only delivers events
+ * (readers and cards coming and going, logins, keys becoming available);
+ * use another connection for requests. */
+typedef struct {
+  uint8_t kind; /* TPROTO_EVENT_* */
+  char *reader, *token_id, *key_id; /* "" when the event is not about one */
+} tessera_event;
+int tessera_subscribe(tessera_client *c);
+/* Waits up to timeout_ms (-1 = forever) for the next event;
+ * TESSERA_E_TIMEOUT when none came. Free with tessera_event_clear. */
+int tessera_next_event(tessera_client *c, int timeout_ms, tessera_event *out);
+void tessera_event_clear(tessera_event *e);
+/* The connection's socket, to poll() for events alongside other work;
+ * -1 once the connection is closed. */
+int tessera_client_fd(const tessera_client *c);
 
 /* Wipes len bytes at p, then free()s it; NULL is fine. */
 void tessera_free_secret(void *p, size_t len);

@@ -154,6 +154,7 @@ typedef struct {
   guint depth;
   gboolean need_comma;
   gboolean after_key;
+  gboolean compact; /* all on one line */
 } CliJson;
 void cli_json_init(CliJson *j);
 void cli_json_begin_object(CliJson *j);
@@ -178,3 +179,5 @@ int cmd_sign(const CliGlobals *g, int argc, char **argv);
 int cmd_decrypt(const CliGlobals *g, int argc, char **argv);
 int cmd_derive(const CliGlobals *g, int argc, char **argv);
 int cmd_selftest(const CliGlobals *g, int argc, char **argv);
+int cmd_readers(const CliGlobals *g, int argc, char **argv);
+int cmd_watch(const CliGlobals *g, int argc, char **argv);

@@ -23,6 +23,8 @@ static const CliCommand commands[] = {
   { "decrypt", cmd_decrypt, "decrypt an RSA ciphertext with a key on a token" },
   { "derive", cmd_derive, "ECDH: derive a shared secret with a peer's public key" },
   { "selftest", cmd_selftest, "check a key's operations against its public key" },
+  { "readers", cmd_readers, "list smart-card readers and their cards" },
+  { "watch", cmd_watch, "print readers, cards, tokens and keys as they come and go" },
 };
 
 static char *commands_description(void)

@@ -68,8 +68,8 @@ static void begin_value(CliJson *j)
     return;
   }
   if (j->need_comma)
-    g_string_append_c(j->out, ',');
-  if (j->depth > 0) {
+    g_string_append(j->out, j->compact ? ", " : ",");
+  if (j->depth > 0 && !j->compact) {
     g_string_append_c(j->out, '\n');
     for (guint i = 0; i < j->depth; i++)
       g_string_append(j->out, "  ");
@@ -88,7 +88,7 @@ static void close_container(CliJson *j, char bracket)
 {
   gboolean empty = !j->need_comma;
   j->depth--;
-  if (!empty) {
+  if (!empty && !j->compact) {
     g_string_append_c(j->out, '\n');
     for (guint i = 0; i < j->depth; i++)
       g_string_append(j->out, "  ");

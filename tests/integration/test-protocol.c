@@ -307,7 +307,7 @@ static void test_max_frame_ok(Fixture *f, gconstpointer data)
 static void test_unknown_request(Fixture *f, gconstpointer data)
 {
   int fd = raw_session(f);
-  const uint8_t types[] = { 0, 11, 42, 0x7f, TPROTO_R_DATA, TPROTO_R_ERROR, 0xff };
+  const uint8_t types[] = { 0, 13, 42, 0x7f, TPROTO_R_DATA, TPROTO_R_ERROR, 0xff };
   for (size_t i = 0; i < G_N_ELEMENTS(types); i++) {
     g_auto(tproto_buf) b;
     tproto_buf_init(&b);
