@@ -3,6 +3,8 @@
 
 #include "messages.h"
 
+#include <string.h>
+
 static const char *action_words(DialogAction a)
 {
   switch (a) {
@@ -90,6 +92,17 @@ char *dialog_confirm_description(const DialogSubject *s)
   g_autofree char *request = request_sentence(s);
   g_autofree char *token = token_words(s);
   return g_strdup_printf("%s\n\nThe key is on %s. Allow this use?", request, token);
+}
+
+char *dialog_insert_description(const DialogSubject *s)
+{
+  g_autofree char *token = token_words(s);
+  if (has_key(s))
+    return g_strdup_printf("Insert the smart card %s to %s the key \u201c%s\u201d for %s (pid %d).",
+                           token + strlen("the token "), action_words(s->action), s->key_label,
+                           s->program, (int)s->pid);
+  return g_strdup_printf("Insert the smart card %s for %s (pid %d).", token + strlen("the token "),
+                         s->program, (int)s->pid);
 }
 
 char *dialog_wrong_pin_error(uint32_t token_flags)

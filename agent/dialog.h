@@ -34,6 +34,8 @@ char *dialog_pin_description(const DialogSubject *s, gboolean every_use, uint32_
 char *dialog_pinpad_description(const DialogSubject *s, uint32_t token_flags);
 /* The question before each use of a key configured with confirm = true. */
 char *dialog_confirm_description(const DialogSubject *s);
+/* The message while a request waits for its card to be inserted. */
+char *dialog_insert_description(const DialogSubject *s);
 /* The error line after a PIN the token rejected. */
 char *dialog_wrong_pin_error(uint32_t token_flags);
 /* "Last try before the card is blocked!" etc., or NULL if nothing is known. */

@@ -10,6 +10,7 @@
 #include "messages.h"
 #include "operations.h"
 #include "pinentry.h"
+#include "prompt.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -157,102 +158,6 @@ static void reply_locked(TesseraToken *token, TesseraJob *job)
 
 /* ---- the dialog ---- */
 
-static DialogAction action_of(const TesseraJob *job)
-{
-  switch (job->kind) {
-  case JOB_SIGN: return DIALOG_SIGN;
-  case JOB_DECRYPT: return DIALOG_DECRYPT;
-  case JOB_DERIVE: return DIALOG_DERIVE;
-  default: return DIALOG_LOGIN;
-  }
-}
-
-/* The texts and the client's display; freed by dialog_clear. */
-typedef struct {
-  PinentryRequest req;
-  TesseraToken *token;
-  GPtrArray *env;
-  char *title, *description, *error;
-} Dialog;
-
-static void dialog_clear(Dialog *d)
-{
-  if (d->req.cancellable != NULL)
-    tessera_token_dialog_end(d->token, d->req.cancellable);
-  d->req.cancellable = NULL;
-  g_clear_pointer(&d->env, g_ptr_array_unref);
-  g_clear_pointer(&d->title, g_free);
-  g_clear_pointer(&d->description, g_free);
-  g_clear_pointer(&d->error, g_free);
-}
-G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Dialog, dialog_clear)
-
-static const char *client_option(const TesseraJob *job, const char *key)
-{
-  return job->conn ? g_hash_table_lookup(job->conn->options, key) : NULL;
-}
-
-static DialogSubject subject_of(TesseraToken *token, const TesseraJob *job)
-{
-  return (DialogSubject){ job->conn ? job->conn->program : "tessera-agent",
-                          job->conn ? job->conn->pid : 0,
-                          token->label,
-                          token->serial,
-                          job->key ? job->key->label : NULL,
-                          action_of(job) };
-}
-
-/* Where the client is: its display and terminal, from HELLO. */
-static void dialog_init(Dialog *d, TesseraToken *token, const TesseraJob *job)
-{
-  static const char *const env_keys[] = { "DISPLAY", "WAYLAND_DISPLAY", "XAUTHORITY",
-                                          "DBUS_SESSION_BUS_ADDRESS" };
-  const TesseraConfig *cfg = config_active();
-  memset(d, 0, sizeof(*d));
-  d->env = g_ptr_array_new_with_free_func(g_free);
-  for (gsize i = 0; i < G_N_ELEMENTS(env_keys); i++) {
-    const char *v = client_option(job, env_keys[i]);
-    if (v != NULL && *v != '\0')
-      g_ptr_array_add(d->env, g_strdup_printf("%s=%s", env_keys[i], v));
-  }
-  /* The client's terminal, else the agent's own (started by hand):
-   * a text pinentry without one would draw on its Assuan socket. */
-  const char *tty = client_option(job, "TTY");
-  const char *term = client_option(job, "TERM");
-  if (tty == NULL || *tty == '\0') {
-    tty = g_getenv("GPG_TTY");
-    term = g_getenv("TERM");
-  }
-  if (tty != NULL && *tty != '\0')
-    g_ptr_array_add(d->env, g_strdup_printf("GPG_TTY=%s", tty));
-  g_ptr_array_add(d->env, NULL);
-  d->req.program = cfg->pinentry_program;
-  d->req.env = (const char *const *)d->env->pdata;
-  d->req.ttyname = tty != NULL && *tty != '\0' ? tty : NULL;
-  d->req.ttytype = term;
-  d->req.timeout_s = cfg->pinentry_timeout_s;
-  /* Closed by the card's removal or the agent's shutdown. */
-  d->token = token;
-  d->req.cancellable = tessera_token_dialog_begin(token);
-  DialogSubject subject = subject_of(token, job);
-  d->title = dialog_title(&subject);
-  d->req.title = d->title;
-}
-
-static void dialog_set_description(Dialog *d, char *description)
-{
-  g_free(d->description);
-  d->description = description;
-  d->req.description = description;
-}
-
-static void dialog_set_error(Dialog *d, char *error)
-{
-  g_free(d->error);
-  d->error = error;
-  d->req.error = error;
-}
-
 /* PINENTRY_* other than OK as this job's answer; shared tells whether the
  * jobs queued meanwhile get it too. */
 static void reply_dialog_failure(TesseraToken *token, TesseraJob *job, PinentryResult r,
@@ -296,9 +201,9 @@ static void reply_dialog_failure(TesseraToken *token, TesseraJob *job, PinentryR
  * dialog says so while C_Login waits for the card. */
 static gboolean login_on_pinpad(TesseraToken *token, TesseraJob *job)
 {
-  g_auto(Dialog) d;
-  dialog_init(&d, token, job);
-  DialogSubject subject = subject_of(token, job);
+  g_auto(Prompt) d;
+  prompt_init(&d, token, job);
+  const DialogSubject subject = d.subject;
   for (guint attempt = 0; attempt < config_active()->max_prompts; attempt++) {
     tessera_token_refresh_flags(token);
     uint32_t flags = tessera_token_proto_flags(token);
@@ -306,7 +211,7 @@ static gboolean login_on_pinpad(TesseraToken *token, TesseraJob *job)
       reply_locked(token, job);
       return FALSE;
     }
-    dialog_set_description(&d, dialog_pinpad_description(&subject, flags));
+    prompt_set_description(&d, dialog_pinpad_description(&subject, flags));
     g_autoptr(GError) error = NULL;
     PinentryMessage *message = pinentry_message_open(&d.req, &error);
     if (message == NULL)
@@ -321,7 +226,7 @@ static gboolean login_on_pinpad(TesseraToken *token, TesseraJob *job)
       return TRUE;
     case CKR_PIN_INCORRECT:
       tessera_token_refresh_flags(token);
-      dialog_set_error(&d, dialog_wrong_pin_error(tessera_token_proto_flags(token)));
+      prompt_set_error(&d, dialog_wrong_pin_error(tessera_token_proto_flags(token)));
       continue;
     case CKR_PIN_LOCKED:
       reply_locked(token, job);
@@ -350,9 +255,9 @@ static gboolean ask_until_accepted(TesseraToken *token, TesseraJob *job, CK_USER
 {
   TesseraLoginState *s = token->login;
   gboolean every_use = user == CKU_CONTEXT_SPECIFIC;
-  g_auto(Dialog) d;
-  dialog_init(&d, token, job);
-  DialogSubject subject = subject_of(token, job);
+  g_auto(Prompt) d;
+  prompt_init(&d, token, job);
+  const DialogSubject subject = d.subject;
   guint max = config_active()->max_prompts;
   for (guint attempt = 0; attempt < max; attempt++) {
     tessera_token_refresh_flags(token);
@@ -361,7 +266,7 @@ static gboolean ask_until_accepted(TesseraToken *token, TesseraJob *job, CK_USER
       reply_locked(token, job);
       return FALSE;
     }
-    dialog_set_description(&d, dialog_pin_description(&subject, every_use, flags));
+    prompt_set_description(&d, dialog_pin_description(&subject, every_use, flags));
     g_autoptr(TesseraSecret) pin = NULL;
     g_autoptr(GError) error = NULL;
     g_message("asking for the PIN of token '%s' for %s", token->label,
@@ -372,14 +277,14 @@ static gboolean ask_until_accepted(TesseraToken *token, TesseraJob *job, CK_USER
       return FALSE;
     }
     if (pin->len == 0) {
-      dialog_set_error(&d, g_strdup("The PIN is empty."));
+      prompt_set_error(&d, g_strdup("The PIN is empty."));
       continue;
     }
     if (was_rejected(s, pin)) {
       /* Costs the user a prompt, never the card a try. */
       g_message("token '%s': a PIN it rejected before was entered again; not sent",
                 token->label);
-      dialog_set_error(&d, g_strdup("The card rejected this PIN before; it was not sent again."));
+      prompt_set_error(&d, g_strdup("The card rejected this PIN before; it was not sent again."));
       continue;
     }
     CK_RV rv = call_login(token, user, pin);
@@ -393,14 +298,14 @@ static gboolean ask_until_accepted(TesseraToken *token, TesseraJob *job, CK_USER
       g_message("wrong PIN for token '%s'", token->label);
       remember_rejected(s, pin);
       tessera_token_refresh_flags(token);
-      dialog_set_error(&d, dialog_wrong_pin_error(tessera_token_proto_flags(token)));
+      prompt_set_error(&d, dialog_wrong_pin_error(tessera_token_proto_flags(token)));
       continue;
     case CKR_PIN_LOCKED:
       reply_locked(token, job);
       return FALSE;
     case CKR_PIN_LEN_RANGE:
     case CKR_PIN_INVALID:
-      dialog_set_error(&d, g_strdup("The card does not accept a PIN of this length or form."));
+      prompt_set_error(&d, g_strdup("The card does not accept a PIN of this length or form."));
       continue;
     default:
       operations_reply_ckr(token, job, rv, every_use ? "C_Login (context specific)" : "C_Login");
@@ -440,7 +345,7 @@ static gboolean login_asking_user(TesseraToken *token, TesseraJob *job)
   TesseraLoginState *s = token->login;
   /* HELLO option PROMPT=no: a script that must not hang on a dialog.
    * A LOGIN without PIN asks for the dialog explicitly. */
-  const char *prompt = client_option(job, "PROMPT");
+  const char *prompt = prompt_client_option(job, "PROMPT");
   if (job->conn == NULL ||
       (job->kind != JOB_LOGIN && prompt != NULL && g_ascii_strcasecmp(prompt, "no") == 0)) {
     tessera_job_reply_error(job, TPROTO_ERR_NOT_LOGGED_IN,
@@ -464,10 +369,10 @@ static gboolean confirm_use(TesseraToken *token, TesseraJob *job)
 {
   if (!job->key->confirm)
     return TRUE;
-  g_auto(Dialog) d;
-  dialog_init(&d, token, job);
-  DialogSubject subject = subject_of(token, job);
-  dialog_set_description(&d, dialog_confirm_description(&subject));
+  g_auto(Prompt) d;
+  prompt_init(&d, token, job);
+  const DialogSubject subject = d.subject;
+  prompt_set_description(&d, dialog_confirm_description(&subject));
   g_autoptr(GError) error = NULL;
   PinentryResult r = pinentry_confirm(&d.req, &error);
   if (r == PINENTRY_OK)

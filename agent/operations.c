@@ -4,6 +4,7 @@
 #include "ckr.h"
 #include "hotplug.h"
 #include "login.h"
+#include "waiting.h"
 #include "messages.h"
 #include "objects.h"
 
@@ -288,42 +289,36 @@ static void refresh_job_key(TesseraToken *token, TesseraJob *job)
 /* Logs in when needed and runs the operation. If the token turns out to
  * have lost its login (another program reset the card), the user is asked
  * once more: a new PIN entry, never a PIN the agent kept and resent. */
-static void run_key_operation(TesseraToken *token, TesseraJob *job, AttemptFn attempt)
+/* FALSE when the job waits for its card. */
+static gboolean run_key_operation(TesseraToken *token, TesseraJob *job, AttemptFn attempt)
 {
-  if (!tessera_token_present(token)) {
-    tessera_job_reply_error(job, TPROTO_ERR_TOKEN_ABSENT,
-                            "the card of token '%s' (serial %s) is not inserted; insert it and "
-                            "try again",
-                            token->label, token->serial);
-    return;
-  }
+  if (!tessera_token_present(token))
+    return !waiting_park(token, job);
   for (int round = 0; round < 2; round++) {
     if (!login_prepare(token, job))
-      return;
+      return TRUE;
     refresh_job_key(token, job);
     if (attempt(token, job) == ATTEMPT_DONE) {
       if (!tessera_job_failed(job))
         tessera_token_touch(token);
-      return;
+      return TRUE;
     }
     g_message("token '%s' is no longer logged in", token->label);
     login_lost(token);
   }
   operations_reply_ckr(token, job, CKR_USER_NOT_LOGGED_IN, "C_Login");
+  return TRUE;
 }
 
-void operations_run(TesseraToken *token, TesseraJob *job)
+gboolean operations_run(TesseraToken *token, TesseraJob *job)
 {
   switch (job->kind) {
   case JOB_SIGN:
-    run_key_operation(token, job, attempt_sign);
-    break;
+    return run_key_operation(token, job, attempt_sign);
   case JOB_DECRYPT:
-    run_key_operation(token, job, attempt_decrypt);
-    break;
+    return run_key_operation(token, job, attempt_decrypt);
   case JOB_DERIVE:
-    run_key_operation(token, job, attempt_derive);
-    break;
+    return run_key_operation(token, job, attempt_derive);
   case JOB_LOGIN:
     login_run_request(token, job);
     break;
@@ -333,12 +328,17 @@ void operations_run(TesseraToken *token, TesseraJob *job)
   case JOB_EXPIRE:
     login_run_expire(token);
     break;
-  case JOB_ATTACH:
-    hotplug_attached(token, tessera_token_attach(token, job->slot));
+  case JOB_ATTACH: {
+    gboolean ok = tessera_token_attach(token, job->slot);
+    hotplug_attached(token, ok);
+    if (ok)
+      waiting_resume(token);
     break;
+  }
   case JOB_DETACH:
     tessera_token_detach(token);
     hotplug_detached(token);
     break;
   }
+  return TRUE;
 }

@@ -11,8 +11,9 @@
 
 #include <p11-kit/pkcs11.h>
 
-/* Performs job on token's session and encodes its reply. */
-void operations_run(TesseraToken *token, TesseraJob *job);
+/* Performs job on token's session and encodes its reply. FALSE when the
+ * job now waits for its card (waiting.c finishes it later). */
+gboolean operations_run(TesseraToken *token, TesseraJob *job);
 /* A token's refusal as an error reply that says what to do next. */
 void operations_reply_ckr(TesseraToken *token, TesseraJob *job, CK_RV rv, const char *function);
 

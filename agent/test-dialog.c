@@ -50,6 +50,10 @@ static void test_every_use_pinpad_confirm(void)
   g_assert_nonnull(strstr(pad, "keypad"));
   g_autofree char *confirm = dialog_confirm_description(&s);
   g_assert_nonnull(strstr(confirm, "Allow this use?"));
+  g_autofree char *insert = dialog_insert_description(&s);
+  g_assert_cmpstr(insert, ==,
+                  "Insert the smart card \u201cMy Card\u201d (serial 00A1) to decrypt with the key "
+                  "\u201cSignature key\u201d for mutt (pid 4242).");
   g_autofree char *title = dialog_title(&s);
   g_assert_cmpstr(title, ==, "Tessera: My Card");
 }

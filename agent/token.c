@@ -11,6 +11,7 @@
 #include "objects.h"
 #include "operations.h"
 #include "uri.h"
+#include "waiting.h"
 
 #include <gio/gio.h>
 #include <sched.h>
@@ -42,11 +43,19 @@ static gpointer worker_main(gpointer data)
 {
   TesseraToken *token = data;
   for (;;) {
-    TesseraJob *job = next_job(token->queue);
+    /* Requests waiting for the card give up on time. */
+    gint64 deadline = waiting_next_deadline(token);
+    TesseraJob *job = deadline == 0 ? next_job(token->queue)
+                                    : g_async_queue_timeout_pop(
+                                          token->queue, MAX(deadline - g_get_monotonic_time(), 0));
+    if (job == NULL) {
+      waiting_expire(token);
+      continue;
+    }
     if (job == &stop_marker)
       return NULL;
-    operations_run(token, job);
-    tessera_job_finish(job);
+    if (operations_run(token, job))
+      tessera_job_finish(job);
   }
 }
 
@@ -88,6 +97,7 @@ TesseraToken *tessera_token_open(CK_FUNCTION_LIST *module, const char *module_pa
   token->policy = config_token_policy(config_active(), token->label, token->serial);
   token->shutdown = g_cancellable_new();
   token->login = login_state_new();
+  token->waiting = waiting_new();
   token->present = TRUE;
   token->token_flags = info.flags;
   token->keys = g_ptr_array_new_with_free_func((GDestroyNotify)tessera_key_unref);
@@ -138,6 +148,7 @@ void tessera_token_free(TesseraToken *token)
     token->module->C_Logout(token->session);
     token->module->C_CloseSession(token->session);
   }
+  waiting_free(token->waiting);
   login_state_free(token->login);
   g_clear_object(&token->shutdown);
   g_hash_table_unref(token->private_handles);

@@ -17,6 +17,7 @@
 
 typedef struct TesseraJob TesseraJob;
 typedef struct TesseraLoginState TesseraLoginState;
+typedef struct TesseraWaiting TesseraWaiting;
 
 typedef struct TesseraToken {
   CK_FUNCTION_LIST *module;
@@ -45,6 +46,7 @@ typedef struct TesseraToken {
   CK_SESSION_HANDLE session;
   GHashTable *private_handles; /* CKA_ID (GBytes) -> CK_OBJECT_HANDLE */
   TesseraLoginState *login;    /* PIN dialogs, rejected PINs, cached PIN */
+  TesseraWaiting *waiting;     /* requests waiting for the card */
 } TesseraToken;
 
 TesseraToken *tessera_token_open(CK_FUNCTION_LIST *module, const char *module_path,
