@@ -126,6 +126,8 @@ static gboolean parse_options(int *argc, char ***argv, Options *o, GError **erro
 int main(int argc, char **argv)
 {
   harden_process();
+  /* Every log line to stderr: stdout is for the shell lines of daemonize. */
+  g_log_writer_default_set_use_stderr(TRUE);
   g_auto(Options) o = { 0 };
   config_init(&o.cfg);
   g_autoptr(GError) error = NULL;

@@ -19,6 +19,7 @@ enum {
 typedef struct {
   const char *socket_path; /* --socket, or NULL for the default */
   gboolean no_prompt;      /* --no-prompt: fail instead of a PIN dialog */
+  const char *card_timeout; /* --card-timeout: seconds to wait for an absent card */
 } CliGlobals;
 
 typedef int (*CliCommandFn)(const CliGlobals *g, int argc, char **argv);

@@ -84,10 +84,13 @@ int cli_connect(const CliGlobals *g, tessera_client **out)
                "is set; use --socket PATH\n");
     return CLI_EXIT_UNREACHABLE;
   }
-  /* The library sends this terminal and display for the PIN dialog. */
-  const tessera_option no_prompt = { "PROMPT", "no" };
-  size_t n_opts = g->no_prompt ? 1 : 0;
-  const tessera_option *opts = g->no_prompt ? &no_prompt : NULL;
+  /* The library adds this terminal and display for the PIN dialog. */
+  tessera_option opts[2];
+  size_t n_opts = 0;
+  if (g->no_prompt)
+    opts[n_opts++] = (tessera_option){ "PROMPT", "no" };
+  if (g->card_timeout)
+    opts[n_opts++] = (tessera_option){ "CARD_TIMEOUT", g->card_timeout };
   char *err_msg = NULL;
   int rc = tessera_client_connect_with_options(path, "tessera", opts, n_opts, out, &err_msg);
   g_autofree char *msg = g_strdup(err_msg ? err_msg : "unknown error");

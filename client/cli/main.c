@@ -53,11 +53,14 @@ int main(int argc, char **argv)
   g_autofree char *socket_path = NULL;
   gboolean version = FALSE;
   gboolean no_prompt = FALSE;
+  gint card_timeout = -1;
   const GOptionEntry entries[] = {
     { "socket", 's', 0, G_OPTION_ARG_FILENAME, &socket_path, "the agent's socket", "PATH" },
     { "no-prompt", 'n', 0, G_OPTION_ARG_NONE, &no_prompt,
       "never make the agent show a PIN dialog: fail when a token is not logged in (scripts)",
       NULL },
+    { "card-timeout", 't', 0, G_OPTION_ARG_INT, &card_timeout,
+      "seconds to wait for a key's card to be inserted (default 60, 0 = fail at once)", "S" },
     { "version", 0, 0, G_OPTION_ARG_NONE, &version, "print the version and exit", NULL },
     G_OPTION_ENTRY_NULL
   };
@@ -85,6 +88,8 @@ int main(int argc, char **argv)
     g_printerr("tessera: unknown command '%s' (see `tessera --help`)\n", argv[1]);
     return CLI_EXIT_USAGE;
   }
-  const CliGlobals globals = { socket_path, no_prompt };
+  g_autofree char *card_timeout_text =
+      card_timeout >= 0 ? g_strdup_printf("%d", card_timeout) : NULL;
+  const CliGlobals globals = { socket_path, no_prompt, card_timeout_text };
   return cmd->run(&globals, argc - 1, argv + 1);
 }

@@ -118,8 +118,10 @@ static void die_with_parent(gpointer data)
   prctl(PR_SET_PDEATHSIG, SIGTERM);
   if (data != NULL) {
     int fd = open(data, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-    if (fd >= 0)
+    if (fd >= 0) {
+      dup2(fd, STDOUT_FILENO);
       dup2(fd, STDERR_FILENO);
+    }
   }
 }
 
