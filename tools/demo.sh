@@ -1,6 +1,8 @@
 #!/bin/bash
-# Tessera demo: a throwaway SoftHSM2 token, the agent on a private socket,
-# and signatures made through the agent that plain openssl verifies.
+# Tessera demo: a throwaway SoftHSM2 token and a virtual PIV smart card in
+# a virtual reader of a private pcscd, the agent on a private socket,
+# signatures made through the agent that plain openssl verifies, the agent
+# asking for the card's PIN, and the card pulled out again.
 # Everything it starts or creates is removed on exit.
 set -euo pipefail
 
@@ -18,6 +20,11 @@ fail() { printf '\ndemo FAILED: %s\n' "$*" >&2; exit 1; }
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/tessera-demo.XXXXXX")
 AGENT_PID=
+CARD_PID=
+OPENSC_MODULE=/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so
+export VCARD_PORT=36020 # the demo's own virtual reader ports (36020, 36021)
+# shellcheck source=../tests/vcard/pcscd-env.sh
+. "$REPO/tests/vcard/pcscd-env.sh"
 
 cleanup() {
   local status=$?
@@ -25,6 +32,11 @@ cleanup() {
     kill -TERM "$AGENT_PID" 2>/dev/null || true
     wait "$AGENT_PID" 2>/dev/null || true
   fi
+  if [ -n "$CARD_PID" ]; then
+    kill "$CARD_PID" 2>/dev/null || true
+    wait "$CARD_PID" 2>/dev/null || true
+  fi
+  stop_pcscd
   if [ "$status" -ne 0 ] && [ -s "$WORK/agent.log" ]; then
     printf '\nLast lines of the agent log:\n' >&2
     tail -n 20 "$WORK/agent.log" >&2
@@ -56,9 +68,22 @@ tests/make-tokens.sh "$WORK/tokens" || fail "tests/make-tokens.sh"
 export SOFTHSM2_CONF="$WORK/tokens/softhsm2.conf"
 echo "Token '$TOKEN' holds RSA-2048 (id 01) and EC P-256 (id 03) keys with certificates."
 
+say "Starting a private pcscd with a virtual smart-card reader (vsmartcard's vpcd)..."
+start_pcscd "$WORK/pcscd" 2>"$WORK/pcscd.log" || { cat "$WORK/pcscd.log"; fail "pcscd"; }
+echo "Readers: Virtual PCD 00 00 and 00 01, private to this demo."
+mkdir -p "$WORK/home"
+# OpenSC without its file cache: the demo's cards are new every time.
+printf 'app default {\n  framework pkcs15 {\n    use_file_caching = no;\n  }\n}\n' >"$WORK/opensc.conf"
+export OPENSC_CONF="$WORK/opensc.conf" HOME="$WORK/home"
+# The agent asks for PINs through pinentry; here a scripted one answers for
+# you, so the demo runs unattended. It is told the card's PIN below.
+export FAKE_PINENTRY_SCRIPT="$WORK/pinentry.answers" FAKE_PINENTRY_LOG="$WORK/pinentry.log"
+: >"$FAKE_PINENTRY_SCRIPT"
+
 SOCKET="$WORK/agent.sock"
-say "Starting tessera-agent on a private socket ($SOCKET)..."
-"$AGENT" --foreground --no-p11-kit --module "$MODULE" --socket "$SOCKET" \
+say "Starting tessera-agent on a private socket ($SOCKET), with SoftHSM2 and OpenSC..."
+"$AGENT" --foreground --no-p11-kit --module "$MODULE" --module "$OPENSC_MODULE" \
+  --socket "$SOCKET" --pinentry "$REPO/tests/pinentry/fake-pinentry" \
   >"$WORK/agent.log" 2>&1 &
 AGENT_PID=$!
 tessera() { "$CLI" --socket "$SOCKET" "$@"; }
@@ -106,11 +131,58 @@ for key in "$RSA_KEY" "$EC_KEY"; do
   tessera selftest "$key"
 done
 
-say "Logging out and stopping the agent..."
+say "Logging out of '$TOKEN'..."
 tessera logout "$TOKEN"
+
+# ---- the smart card -----------------------------------------------------------
+say "Making a virtual PIV card (RSA-2048 keys, certificates from a throwaway CA)..."
+"$REPO/tests/vcard/make-card" --type rsa --serial 60000006 "$WORK/card" >"$WORK/card.log" 2>&1 \
+  || { cat "$WORK/card.log"; fail "make-card"; }
+say "Inserting the card into the virtual reader..."
+"$REPO/tests/vcard/virtual-piv" --port "$VCARD_PORT" --dir "$WORK/card" \
+  --control "$WORK/card.ctl" >"$WORK/card.out" 2>&1 &
+CARD_PID=$!
+card_keys() { # card_keys ready|card out: waits until the card's four keys are in that state
+  for _ in $(seq 200); do
+    [ "$(tessera keys 2>/dev/null | grep -c "PIV\|SIGN\|KEY MAN\|CARD AUTH" )" = 4 ] &&
+      [ "$(tessera keys | grep "PIV\|SIGN\|KEY MAN\|CARD AUTH" | grep -c "$1")" = 4 ] && return 0
+    sleep 0.05
+  done
+  return 1
+}
+card_keys ready || fail "the card's keys did not appear"
+say "The card's keys, as the agent lists them (no PIN needed to see them):"
+tessera readers
+tessera keys | sed -n '1p;/PIV\|SIGN\|KEY MAN\|CARD AUTH/p'
+CARD_KEY=$(tessera keys --json | python3 -c '
+import json, sys
+print([k["id"] for k in json.load(sys.stdin) if k["id"].endswith(";id=%01;type=private") and "PIV" in k["label"]][0])')
+
+say "Signing demo.txt with the card's PIV authentication key (slot 9A)..."
+echo "The agent asks for the card's PIN in its PIN dialog; the demo's scripted pinentry"
+echo "answers 123456 for you (with a real pinentry you would type it)."
+printf 'pin 123456\n' >"$FAKE_PINENTRY_SCRIPT"
+rm -f "$FAKE_PINENTRY_SCRIPT.pos"
+tessera sign "$CARD_KEY" --hash sha256 --in "$WORK/demo.txt" --out "$WORK/demo.card.sig"
+echo "The PIN dialog said:"
+grep ' SETDESC ' "$FAKE_PINENTRY_LOG" | tail -n 1 | cut -d' ' -f3- | sed 's/%0A/\n/g; s/^/  /'
+say "Verifying the card's signature with openssl and the card's certificate..."
+openssl x509 -in "$WORK/card/9a.pem" -pubkey -noout >"$WORK/card.pub"
+verdict=$(openssl dgst -sha256 -verify "$WORK/card.pub" -signature "$WORK/demo.card.sig" \
+  "$WORK/demo.txt") || fail "openssl rejected the card's signature: $verdict"
+echo "openssl says: $verdict"
+tessera status | sed -n '/^token /p'
+
+say "Pulling the card out of the reader..."
+"$REPO/tests/vcard/virtual-piv" --control "$WORK/card.ctl" --send remove >/dev/null
+card_keys "card out" || fail "the card's keys did not go unavailable"
+tessera keys | sed -n '1p;/PIV\|SIGN\|KEY MAN\|CARD AUTH/p'
+echo "The keys stay known with their ids, marked 'card out'; the card's login ended."
+
+say "Stopping the agent, the card and pcscd..."
 kill -TERM "$AGENT_PID"
 wait "$AGENT_PID" || fail "the agent exited with status $? on SIGTERM"
 AGENT_PID=
 [ ! -e "$SOCKET" ] || fail "the agent left its socket behind"
 
-say "Demo finished: both signatures verified with openssl. The token and the temp dir are removed."
+say "Demo finished: three signatures verified with openssl, one of them by the smart card. Everything the demo made is removed."

@@ -188,8 +188,8 @@ static char *ops_text(uint32_t ops)
 
 static void print_keys_table(const CliKeys *keys)
 {
-  static const char *const headers[] = { "LABEL", "TYPE", "OPS", "PIN-EVERY-USE", "CERTIFICATE",
-                                         "ID" };
+  static const char *const headers[] = { "LABEL", "TYPE", "OPS", "PIN-EVERY-USE", "STATE",
+                                         "CERTIFICATE", "ID" };
   g_autoptr(CliTable) table = cli_table_new(G_N_ELEMENTS(headers), headers);
   for (size_t i = 0; i < keys->n; i++) {
     const tessera_key *k = &keys->items[i];
@@ -197,8 +197,13 @@ static void print_keys_table(const CliKeys *keys)
     describe_key_type(k, &type, &curve);
     g_autofree char *ops = ops_text(k->ops);
     g_autofree char *cn = cli_cert_common_name(k);
-    const char *cells[] = { k->label, type, ops,
-                            k->flags & TPROTO_KEY_ALWAYS_AUTH ? "yes" : "no", cn, k->id };
+    const char *cells[] = { k->label,
+                            type,
+                            ops,
+                            k->flags & TPROTO_KEY_ALWAYS_AUTH ? "yes" : "no",
+                            k->flags & TPROTO_KEY_AVAILABLE ? "ready" : "card out",
+                            cn,
+                            k->id };
     cli_table_add(table, cells);
   }
   cli_table_print(table);
