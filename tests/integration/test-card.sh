@@ -162,6 +162,18 @@ check "pkcs11-tool signs with the EC card's 9A while the agent runs" \
   pkcs11-tool --module "$OPENSC_PKCS11" --slot-index 1 --login --pin 123456 --sign --id 01 \
   -m ECDSA -i "$T/digest" -o "$T/p11.sig"
 
+# --- another program resets the card: the login is lost, the agent asks again -------
+answers "pin 123456"
+check "sign with the EC card's 9A (logged in)" tessera sign "$EC_9A" --in "$T/msg" --out "$T/sig"
+before_reset=$(getpins)
+check "another program resets the EC card" opensc-tool -r 1 --reset cold
+answers "pin 123456"
+check "the agent notices the lost login and signs after a new PIN dialog" \
+  tessera sign "$EC_9A" --in "$T/msg" --out "$T/sig"
+check "openssl verifies it" verify "$T/ec/9a.pem" "$T/sig" "$T/msg"
+[ "$(getpins)" = $((before_reset + 1)) ] && ok "exactly one new PIN dialog after the reset" \
+  || not_ok "exactly one new PIN dialog after the reset (got $(( $(getpins) - before_reset )))"
+
 # --- wrong and blocked PINs --------------------------------------------------------
 tries() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["pin_tries_left"])' "$T/$1/state.json"; }
 tessera logout >/dev/null
