@@ -155,7 +155,8 @@ int main(int argc, char **argv)
     return 1;
   }
   /* Fork before any module starts threads of its own. */
-  if (!o.cfg.foreground && !daemonize(o.cfg.socket_path)) {
+  /* Under systemd the service is the foreground process. */
+  if (!o.cfg.foreground && !server_socket_activated() && !daemonize(o.cfg.socket_path)) {
     server_stop();
     return 1;
   }
@@ -169,7 +170,8 @@ int main(int argc, char **argv)
   hotplug_start();
   requests_init();
   server_start();
-  g_message("tessera-agent %s listening on %s", TESSERA_VERSION, o.cfg.socket_path);
+  g_message("tessera-agent %s listening on %s%s", TESSERA_VERSION, o.cfg.socket_path,
+            server_socket_activated() ? " (socket from systemd)" : "");
   g_main_loop_run(loop);
 
   server_stop();

@@ -1,6 +1,7 @@
 /* tessera-agent — the listening socket: path, permissions, peer checks. */
 #include "server.h"
 
+#include "activation.h"
 #include "connection.h"
 #include "messages.h"
 
@@ -14,6 +15,7 @@
 #include <unistd.h>
 
 static int listen_fd = -1;
+static gboolean activated; /* the socket came from systemd */
 static guint listen_watch;
 static char *socket_path;
 
@@ -102,8 +104,27 @@ static gboolean clear_stale_socket(const char *path, const struct sockaddr_un *a
   return TRUE;
 }
 
+gboolean server_socket_activated(void)
+{
+  return activated;
+}
+
 gboolean server_listen(const char *path, GError **error)
 {
+  /* Socket activation: systemd made the socket and keeps it; the agent
+   * neither checks for a live agent on it (that would be itself) nor
+   * removes it at exit. */
+  GError *local = NULL;
+  int passed = activation_listen_fd(path, &local);
+  if (local != NULL) {
+    g_propagate_error(error, local);
+    return FALSE;
+  }
+  if (passed >= 0) {
+    listen_fd = passed;
+    activated = TRUE;
+    return TRUE;
+  }
   struct sockaddr_un addr;
   if (!fill_address(path, &addr, error) || !prepare_directory(path, error) ||
       !clear_stale_socket(path, &addr, error))

@@ -14,6 +14,7 @@ PACKAGES=(
   softhsm2 opensc gnutls-bin
   pinentry-tty pinentry-curses tmux
   pcscd libpcsclite-dev vsmartcard-vpcd pcsc-tools python3-cryptography
+  udev systemd
   util-linux python3 procps xxd
 )
 
