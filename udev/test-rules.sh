@@ -16,20 +16,9 @@ skip_all() {
   exit 0
 }
 
-n=0
-failed=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() {
-  n=$((n + 1))
-  failed=$((failed + 1))
-  echo "not ok $n - $1"
-  shift
-  [ $# -gt 0 ] && [ -s "$1" ] && sed 's/^/# /' "$1"
-  return 0
-}
+. "$(dirname "$0")/../tests/tap.sh"
 finish() {
-  echo "1..$n"
-  [ "$failed" -eq 0 ]
+  tap_done
   exit
 }
 # The namespace part numbers on from the outer checks and reports its

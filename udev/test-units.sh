@@ -11,16 +11,7 @@ SOCKET=${2:?}
 BUILT_AGENT=$(realpath "${3:?}")
 INSTALLED_AGENT=${4:?}
 
-n=0
-failed=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() {
-  n=$((n + 1))
-  failed=$((failed + 1))
-  echo "not ok $n - $1"
-  [ $# -gt 1 ] && [ -s "$2" ] && sed 's/^/# /' "$2"
-  return 0
-}
+. "$(dirname "$0")/../tests/tap.sh"
 
 command -v systemd-analyze >/dev/null ||
   { echo "1..0 # SKIP systemd-analyze not found (Debian package systemd)"; exit 0; }
@@ -96,5 +87,4 @@ for want in 'Requires=tessera-agent.socket' 'After=tessera-agent.socket'; do
   if grep -qxF "$want" "$SERVICE"; then ok "service: $want"; else not_ok "service: $want"; fi
 done
 
-echo "1..$n"
-[ "$failed" -eq 0 ]
+tap_done

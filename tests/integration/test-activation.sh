@@ -9,10 +9,7 @@ set -u
 : "${TESSERA_AGENT:?}" "${TESSERA_CLI:?}" "${MAKE_TOKENS:?}" "${FAKE_PINENTRY:?}"
 MODULE=${SOFTHSM_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
 
-n=0
-failed=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; }
+. "$(dirname "$0")/../tap.sh"
 if ! command -v systemd-socket-activate >/dev/null; then
   echo "1..0 # SKIP systemd-socket-activate is not installed (package systemd)"
   exit 0
@@ -40,8 +37,7 @@ for _ in $(seq 100); do [ -S "$SOCKET" ] && break; sleep 0.05; done
 if "$TESSERA_CLI" --socket "$SOCKET" tokens >"$T/out" 2>&1 && grep -q tessera-test-1 "$T/out"; then
   ok "the first client starts the agent on systemd's socket and is served"
 else
-  not_ok "the first client starts the agent on systemd's socket and is served"
-  sed 's/^/# /' "$T/agent.log"
+  not_ok "the first client starts the agent on systemd's socket and is served" "$T/agent.log"
 fi
 grep -q "socket from systemd" "$T/agent.log" && ok "the agent says it took systemd's socket" \
   || not_ok "the agent says it took systemd's socket"
@@ -57,5 +53,4 @@ PID=
 [ $rc -eq 0 ] && ok "the agent exits 0 on SIGTERM" || not_ok "the agent exits 0 on SIGTERM (status $rc)"
 [ -S "$SOCKET" ] && ok "systemd's socket stays (it is systemd's to remove)" \
   || not_ok "systemd's socket stays (it is systemd's to remove)"
-echo "1..$n"
-[ $failed -eq 0 ]
+tap_done

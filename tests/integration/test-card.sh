@@ -15,22 +15,13 @@ export VCARD_PORT=${VCARD_PORT:-35996} # tests/vcard/test-vcard.sh uses 35990
 READER_RSA="Virtual PCD 00 00"
 READER_EC="Virtual PCD 00 01"
 
-n=0
-failed=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() {
-  n=$((n + 1))
-  failed=$((failed + 1))
-  echo "not ok $n - $1"
-  [ -s "$T/err" ] && sed 's/^/# /' "$T/err" | tail -n 8
-  return 0
-}
+# shellcheck source=../tap.sh
+. "$(dirname "$0")/../tap.sh"
 check() { # check DESCRIPTION COMMAND...
   local desc=$1
   shift
-  if "$@" >"$T/out" 2>"$T/err"; then ok "$desc"; else not_ok "$desc"; fi
+  if "$@" >"$T/out" 2>"$T/err"; then ok "$desc"; else not_ok "$desc" "$T/err"; fi
 }
-bail() { echo "Bail out! $*"; exit 1; }
 
 for tool in pkcs11-tool openssl pcscd unshare python3; do
   command -v "$tool" >/dev/null || bail "$tool is missing (tools/install-deps.sh installs it)"
@@ -265,5 +256,4 @@ kill -TERM "$AGENT_PID"
 wait "$AGENT_PID"
 [ $? -eq 0 ] && ok "the agent exits 0" || not_ok "the agent exits 0"
 AGENT_PID=
-echo "1..$n"
-[ $failed -eq 0 ]
+tap_done

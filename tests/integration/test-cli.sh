@@ -18,21 +18,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-n=0
-failed=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() {
-  n=$((n + 1))
-  failed=$((failed + 1))
-  echo "not ok $n - $1"
-  [ -s "$T/err" ] && sed 's/^/# /' "$T/err"
-  return 0
-}
+. "$(dirname "$0")/../tap.sh"
 # check DESCRIPTION COMMAND...: the command must succeed.
 check() {
   desc=$1
   shift
-  if "$@" >"$T/out" 2>"$T/err"; then ok "$desc"; else not_ok "$desc"; fi
+  if "$@" >"$T/out" 2>"$T/err"; then ok "$desc"; else not_ok "$desc" "$T/err"; fi
 }
 # check_exit CODE DESCRIPTION COMMAND...: the command must exit with CODE.
 check_exit() {
@@ -44,12 +35,8 @@ check_exit() {
     ok "$desc"
   else
     echo "exit status $got, expected $want" >>"$T/err"
-    not_ok "$desc"
+    not_ok "$desc" "$T/err"
   fi
-}
-bail() {
-  echo "Bail out! $*"
-  exit 1
 }
 
 tessera() { "$TESSERA_CLI" "$@"; }
@@ -244,5 +231,4 @@ AGENT_PID=
 [ $status -eq 0 ] && ok "the agent exits 0 on SIGTERM" || not_ok "the agent exits 0 on SIGTERM"
 [ ! -e "$TESSERA_SOCKET" ] && ok "the agent removed its socket" || not_ok "the agent removed its socket"
 
-echo "1..$n"
-[ $failed -eq 0 ]
+tap_done

@@ -11,11 +11,7 @@ set -u
 MODULE=${SOFTHSM_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
 PINENTRY=${PINENTRY_TTY:-/usr/bin/pinentry-tty}
 
-n=0
-failed=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; }
-bail() { echo "Bail out! $*"; exit 1; }
+. "$(dirname "$0")/../tap.sh"
 
 command -v tmux >/dev/null || bail "tmux is not installed (tools/install-deps.sh installs it)"
 [ -x "$PINENTRY" ] || bail "$PINENTRY is not installed (tools/install-deps.sh installs it)"
@@ -81,5 +77,4 @@ openssl dgst -sha256 -verify "$T/pub.pem" -signature "$T/sig" "$T/msg" >/dev/nul
 grep -q "123456" "$T/agent.log" && not_ok "the agent's log holds no PIN" \
   || ok "the agent's log holds no PIN"
 
-echo "1..$n"
-[ $failed -eq 0 ]
+tap_done
