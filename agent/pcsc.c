@@ -8,6 +8,9 @@
 #define PNP_READER "\\\\?PnP?\\Notification"
 #define MAX_READERS 32
 #define RETRY_MIN_MS 200
+/* libpcsclite turns INFINITE into 60 s and then renews the wait with two
+ * round trips to pcscd: a wake-up a minute. A day, as given, is none. */
+#define WAIT_MS (24u * 3600u * 1000u)
 #define RETRY_MAX_MS 5000
 
 typedef struct {
@@ -203,7 +206,7 @@ static gboolean wait_for_change(SCARDCONTEXT ctx, GPtrArray *known)
    * high word. */
   st[known->len].szReader = PNP_READER;
   st[known->len].dwCurrentState = (DWORD)known->len << 16;
-  LONG rv = SCardGetStatusChange(ctx, INFINITE, st, known->len + 1);
+  LONG rv = SCardGetStatusChange(ctx, WAIT_MS, st, known->len + 1);
   if (rv == SCARD_E_CANCELLED)
     return FALSE;
   if (rv == SCARD_E_NO_SERVICE || rv == SCARD_E_SERVICE_STOPPED || rv == SCARD_E_INVALID_HANDLE)

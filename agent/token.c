@@ -334,10 +334,12 @@ gboolean tessera_token_attach(TesseraToken *token, CK_SLOT_ID slot)
     g_message("token '%s' is back but cannot be used: %s", token->label, ckr_name(rv));
     return FALSE;
   }
+  /* Present only once its keys are read: a listing must not show the
+   * old list as available meanwhile. */
+  tessera_token_refresh(token);
   g_mutex_lock(&token->lock);
   token->present = TRUE;
   g_mutex_unlock(&token->lock);
-  tessera_token_refresh(token);
   g_message("token '%s' (serial %s) is back", token->label, token->serial);
   return TRUE;
 }
