@@ -52,24 +52,33 @@ void events_token_changed(TesseraToken *token, gboolean present)
          ((TesseraKey *)keys->pdata[i])->id);
 }
 
+/* A copy of the id, not the token: the event may be delivered after the
+ * token is gone (shutdown). */
 typedef struct {
-  TesseraToken *token;
+  char *token_id;
   gboolean logged_in;
 } LoginChange;
 
 static gboolean emit_login(gpointer data)
 {
   LoginChange *c = data;
-  emit(c->logged_in ? TPROTO_EVENT_LOGGED_IN : TPROTO_EVENT_LOGGED_OUT, NULL, c->token->id, NULL);
+  emit(c->logged_in ? TPROTO_EVENT_LOGGED_IN : TPROTO_EVENT_LOGGED_OUT, NULL, c->token_id, NULL);
   return G_SOURCE_REMOVE;
+}
+
+static void login_change_free(gpointer data)
+{
+  LoginChange *c = data;
+  g_free(c->token_id);
+  g_free(c);
 }
 
 void events_login_changed(TesseraToken *token, gboolean logged_in)
 {
   LoginChange *c = g_new0(LoginChange, 1);
-  c->token = token;
+  c->token_id = g_strdup(token->id);
   c->logged_in = logged_in;
-  g_main_context_invoke_full(NULL, G_PRIORITY_DEFAULT, emit_login, c, g_free);
+  g_main_context_invoke_full(NULL, G_PRIORITY_DEFAULT, emit_login, c, login_change_free);
 }
 
 void events_clear(void)

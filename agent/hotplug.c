@@ -238,7 +238,9 @@ typedef struct {
 static gboolean announce(gpointer data)
 {
   Presence *p = data;
-  events_token_changed(p->token, p->present);
+  /* At shutdown the token may be freed before this runs. */
+  if (registry_contains(p->token))
+    events_token_changed(p->token, p->present);
   return G_SOURCE_REMOVE;
 }
 

@@ -29,6 +29,15 @@ void registry_clear(void)
   g_clear_pointer(&tokens, g_ptr_array_unref);
 }
 
+gboolean registry_contains(const TesseraToken *token)
+{
+  GPtrArray *all = registry_tokens();
+  for (guint i = 0; i < all->len; i++)
+    if (all->pdata[i] == token)
+      return TRUE;
+  return FALSE;
+}
+
 guint registry_key_count(void)
 {
   guint n = 0;

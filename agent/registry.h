@@ -11,6 +11,8 @@ void registry_add(TesseraToken *token);
 GPtrArray *registry_tokens(void);
 void registry_clear(void);
 guint registry_key_count(void);
+/* Whether token is (still) one of the registry's. */
+gboolean registry_contains(const TesseraToken *token);
 
 /* Finds a token by URI, exact label or serial. On failure returns NULL,
  * sets *code (TPROTO_ERR_*) and *message (free with g_free). */
