@@ -124,7 +124,7 @@ static gboolean close_on_main(gpointer data)
 /* Closing touches main-loop state; from a worker it is deferred. */
 static void request_close(TesseraConn *conn)
 {
-  g_main_context_invoke_full(NULL, G_PRIORITY_DEFAULT, close_on_main, tessera_conn_ref(conn),
+  g_idle_add_full(G_PRIORITY_DEFAULT, close_on_main, tessera_conn_ref(conn),
                              (GDestroyNotify)tessera_conn_unref);
 }
 
@@ -300,9 +300,14 @@ static gboolean on_writable(int fd, GIOCondition cond, gpointer data)
 static gboolean resume_input(gpointer data)
 {
   TesseraConn *conn = data;
-  if (tessera_conn_is_closed(conn) || conn->in_watch != 0 ||
-      g_atomic_int_get(&conn->in_flight) >= MAX_IN_FLIGHT)
+  if (tessera_conn_is_closed(conn) || conn->in_watch != 0)
     return G_SOURCE_REMOVE;
+  /* Still full (a LOGOUT of every token is one job per token): pause
+   * again, so the next finished job resumes us. */
+  if (g_atomic_int_get(&conn->in_flight) >= MAX_IN_FLIGHT) {
+    pause_input(conn);
+    return G_SOURCE_REMOVE;
+  }
   g_mutex_lock(&conn->out_lock);
   gboolean closing = conn->close_after_flush;
   g_mutex_unlock(&conn->out_lock);

@@ -78,7 +78,7 @@ void events_login_changed(TesseraToken *token, gboolean logged_in)
   LoginChange *c = g_new0(LoginChange, 1);
   c->token_id = g_strdup(token->id);
   c->logged_in = logged_in;
-  g_main_context_invoke_full(NULL, G_PRIORITY_DEFAULT, emit_login, c, login_change_free);
+  g_idle_add_full(G_PRIORITY_DEFAULT, emit_login, c, login_change_free);
 }
 
 void events_clear(void)

@@ -49,9 +49,11 @@ static gboolean schedule_on_main(gpointer data)
   return G_SOURCE_REMOVE;
 }
 
+/* Always queued, never run on the calling thread: a worker calling this
+ * during shutdown must not walk a registry that is being freed. */
 void expiry_schedule(void)
 {
-  g_main_context_invoke(NULL, schedule_on_main, NULL);
+  g_idle_add_full(G_PRIORITY_DEFAULT, schedule_on_main, NULL, NULL);
 }
 
 void expiry_stop(void)

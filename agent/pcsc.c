@@ -61,7 +61,7 @@ static void emit(PcscEventKind kind, const char *reader)
   Queued *q = g_new0(Queued, 1);
   q->kind = kind;
   q->reader = g_strdup(reader);
-  g_main_context_invoke_full(NULL, G_PRIORITY_DEFAULT, deliver, q, queued_free);
+  g_idle_add_full(G_PRIORITY_DEFAULT, deliver, q, queued_free);
 }
 
 /* ---- the readers as seen ---- */

@@ -566,6 +566,35 @@ static void test_pipelining(Fixture *f, gconstpointer data)
   close(fd);
 }
 
+/* LOGOUT of every token is one job per token, so a pipelined burst puts a
+ * connection past its in-flight limit often; reading must resume each time
+ * (it once stalled for good after 33 of these). */
+static void test_pipelined_logout_all(Fixture *f, gconstpointer data)
+{
+  enum { N = 400 };
+  int fd = raw_session(f);
+  g_auto(tproto_buf) b;
+  tproto_buf_init(&b);
+  for (uint32_t id = 1; id <= N; id++)
+    g_assert_cmpint(tproto_enc_logout(&b, id, tproto_str("")), ==, TPROTO_OK);
+  send_buf(fd, &b);
+  gboolean answered[N + 1] = { FALSE };
+  for (int i = 0; i < N; i++) {
+    g_auto(Frame) r = { 0 };
+    expect_frame(fd, &r);
+    g_assert_cmpuint(r.type, ==, TPROTO_R_OK);
+    g_assert_cmpuint(r.id, >=, 1);
+    g_assert_cmpuint(r.id, <=, N);
+    g_assert_false(answered[r.id]);
+    answered[r.id] = TRUE;
+  }
+  close(fd);
+  /* The health check at teardown signs. */
+  g_autoptr(tessera_client) c = test_connect(f->agent);
+  test_login(c, TEST_TOKEN_1);
+  test_login(c, TEST_TOKEN_2);
+}
+
 int main(int argc, char **argv)
 {
   harness_init(&argc, &argv);
@@ -580,5 +609,6 @@ int main(int argc, char **argv)
   ADD("random-frames", test_random_frames);
   ADD("vanishing-client", test_vanishing_client);
   ADD("pipelining", test_pipelining);
+  ADD("pipelined-logout-all", test_pipelined_logout_all);
   return harness_run();
 }
