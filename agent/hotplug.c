@@ -24,6 +24,10 @@ typedef struct {
 static GThreadPool *scanner; /* one thread: scans and opens in order */
 static gboolean scan_queued; /* main loop only: coalesces bursts of events */
 static GPtrArray *opening;   /* main loop only: "label\nserial" being opened */
+/* main loop only: readers whose card was out since the last scan was
+ * applied; a card seen there again may be another session's worth of
+ * card (pulled and put back between two scans) and is attached anew */
+static GHashTable *churned;
 
 static void task_free(Task *t)
 {
@@ -67,6 +71,24 @@ static void submit_card_job(TesseraToken *t, TesseraJobKind kind, CK_SLOT_ID slo
   tessera_token_submit(t, job);
 }
 
+/* Compared with what was last asked of the worker, not with what it has
+ * done yet: its queue may still hold an ATTACH or DETACH. */
+static void expect_absent(TesseraToken *t)
+{
+  tessera_token_begin_removal(t);
+  submit_card_job(t, JOB_DETACH, 0);
+  t->expected_present = FALSE;
+}
+
+static void expect_present(TesseraToken *t, const ModuleSlot *where)
+{
+  submit_card_job(t, JOB_ATTACH, where->slot);
+  t->expected_present = TRUE;
+  t->expected_slot = where->slot;
+  g_free(t->expected_reader);
+  t->expected_reader = g_strdup(where->reader);
+}
+
 /* ---- results on the main loop ---- */
 
 typedef struct {
@@ -95,14 +117,19 @@ static gboolean apply_scan(gpointer data)
     for (guint j = 0; j < r->seen->len && where == NULL; j++)
       if (same_card(t, r->seen->pdata[j]))
         where = r->seen->pdata[j];
-    gboolean present = tessera_token_present(t);
-    if (where != NULL && !present) {
-      submit_card_job(t, JOB_ATTACH, where->slot);
-    } else if (where == NULL && present) {
-      tessera_token_begin_removal(t);
-      submit_card_job(t, JOB_DETACH, 0);
+    if (where == NULL) {
+      if (t->expected_present)
+        expect_absent(t);
+      continue;
     }
+    gboolean moved = t->expected_present && where->slot != t->expected_slot;
+    gboolean swapped = t->expected_present && g_hash_table_contains(churned, where->reader);
+    if (moved || swapped)
+      expect_absent(t);
+    if (!t->expected_present)
+      expect_present(t, where);
   }
+  g_hash_table_remove_all(churned);
   for (guint j = 0; j < r->seen->len; j++) {
     const ModuleSlot *s = r->seen->pdata[j];
     gboolean known = FALSE;
@@ -164,11 +191,11 @@ static void run_task(gpointer data, gpointer user_data)
   if (t->kind == TASK_SCAN) {
     /* From here on an event queues the next scan: this one may be too
      * early to see it. */
-    g_main_context_invoke(NULL, scan_started, NULL);
+    g_idle_add_full(G_PRIORITY_DEFAULT, scan_started, NULL, NULL);
     ScanResult *r = g_new0(ScanResult, 1);
     r->failed = g_ptr_array_new();
     r->seen = modules_scan(r->failed);
-    g_main_context_invoke_full(NULL, G_PRIORITY_DEFAULT, apply_scan, r,
+    g_idle_add_full(G_PRIORITY_DEFAULT, apply_scan, r,
                                (GDestroyNotify)scan_result_free);
   } else {
     g_autoptr(GError) error = NULL;
@@ -181,7 +208,7 @@ static void run_task(gpointer data, gpointer user_data)
     else
       g_message("new token '%s' (serial %s) from %s", o->token->label, o->token->serial,
                 t->module_path);
-    g_main_context_invoke(NULL, add_opened, o);
+    g_idle_add_full(G_PRIORITY_DEFAULT, add_opened, o, NULL);
   }
   task_free(t);
 }
@@ -205,6 +232,8 @@ static void on_pcsc_event(const PcscEvent *e, gpointer data)
     [PCSC_CARD_REMOVED] = TPROTO_EVENT_CARD_REMOVED,
   };
   g_debug("PC/SC: %s: %s", tproto_event_name(kinds[e->kind]), e->reader);
+  if (e->kind == PCSC_CARD_REMOVED)
+    g_hash_table_add(churned, g_strdup(e->reader));
   events_reader(kinds[e->kind], e->reader);
   schedule_scan();
 }
@@ -212,6 +241,7 @@ static void on_pcsc_event(const PcscEvent *e, gpointer data)
 void hotplug_start(void)
 {
   opening = g_ptr_array_new_with_free_func(g_free);
+  churned = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
   scanner = g_thread_pool_new(run_task, NULL, 1, TRUE, NULL);
   pcsc_watch_start(on_pcsc_event, NULL);
 }
@@ -226,6 +256,7 @@ void hotplug_stop(void)
   if (pool != NULL)
     g_thread_pool_free(pool, FALSE, TRUE);
   g_clear_pointer(&opening, g_ptr_array_unref);
+  g_clear_pointer(&churned, g_hash_table_unref);
 }
 
 /* ---- results from the workers ---- */
@@ -233,32 +264,40 @@ void hotplug_stop(void)
 typedef struct {
   TesseraToken *token;
   gboolean present;
+  gboolean attach_failed;
 } Presence;
 
 static gboolean announce(gpointer data)
 {
   Presence *p = data;
   /* At shutdown the token may be freed before this runs. */
-  if (registry_contains(p->token))
-    events_token_changed(p->token, p->present);
+  if (!registry_contains(p->token))
+    return G_SOURCE_REMOVE;
+  if (p->attach_failed) {
+    /* The card went again while it was read: look again. */
+    p->token->expected_present = FALSE;
+    schedule_scan();
+    return G_SOURCE_REMOVE;
+  }
+  events_token_changed(p->token, p->present);
   return G_SOURCE_REMOVE;
 }
 
-static void announce_later(TesseraToken *token, gboolean present)
+static void announce_later(TesseraToken *token, gboolean present, gboolean attach_failed)
 {
   Presence *p = g_new0(Presence, 1);
   p->token = token;
   p->present = present;
-  g_main_context_invoke_full(NULL, G_PRIORITY_DEFAULT, announce, p, g_free);
+  p->attach_failed = attach_failed;
+  g_idle_add_full(G_PRIORITY_DEFAULT, announce, p, g_free);
 }
 
 void hotplug_attached(TesseraToken *token, gboolean ok)
 {
-  if (ok)
-    announce_later(token, TRUE);
+  announce_later(token, ok, !ok);
 }
 
 void hotplug_detached(TesseraToken *token)
 {
-  announce_later(token, FALSE);
+  announce_later(token, FALSE, FALSE);
 }

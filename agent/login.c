@@ -119,6 +119,12 @@ static void logged_out(TesseraToken *token, const char *why)
   g_message("logged out of token '%s': %s", token->label, why);
 }
 
+void login_forget_outcome(TesseraToken *token)
+{
+  g_clear_pointer(&token->login->outcome_message, g_free);
+  token->login->outcome_code = 0;
+}
+
 void login_lost(TesseraToken *token)
 {
   g_clear_pointer(&token->login->cached_pin, tessera_secret_free);
@@ -290,9 +296,12 @@ static gboolean ask_until_accepted(TesseraToken *token, TesseraJob *job, CK_USER
     CK_RV rv = call_login(token, user, pin);
     switch (rv) {
     case CKR_OK:
-    case CKR_USER_ALREADY_LOGGED_IN:
       if (accepted != NULL)
         *accepted = g_steal_pointer(&pin);
+      return TRUE;
+    case CKR_USER_ALREADY_LOGGED_IN:
+      /* The token did not look at this PIN: it is neither vouched for
+       * nor kept. */
       return TRUE;
     case CKR_PIN_INCORRECT:
       g_message("wrong PIN for token '%s'", token->label);
@@ -459,9 +468,14 @@ void login_run_request(TesseraToken *token, TesseraJob *job)
   CK_RV rv = call_login(token, CKU_USER, job->pin);
   switch (rv) {
   case CKR_OK:
-  case CKR_USER_ALREADY_LOGGED_IN:
     logged_in(token, job->pin, "PIN from the client");
     tessera_job_reply_ok(job);
+    return;
+  case CKR_USER_ALREADY_LOGGED_IN:
+    logged_in(token, NULL, "it already was");
+    tessera_job_reply_error(job, TPROTO_ERR_ALREADY_LOGGED_IN,
+                            "token '%s' is already logged in (the PIN was not checked)",
+                            token->label);
     return;
   case CKR_PIN_INCORRECT: {
     g_message("wrong PIN for token '%s'", token->label);
@@ -492,6 +506,11 @@ void login_run_request(TesseraToken *token, TesseraJob *job)
 
 void login_run_logout(TesseraToken *token, TesseraJob *job)
 {
+  /* A card that is out has no session and no login left to end. */
+  if (token->session == CK_INVALID_HANDLE) {
+    tessera_job_reply_ok(job);
+    return;
+  }
   CK_RV rv = token->module->C_Logout(token->session);
   if (rv != CKR_OK && rv != CKR_USER_NOT_LOGGED_IN) {
     operations_reply_ckr(token, job, rv, "C_Logout");

@@ -28,6 +28,9 @@ gboolean login_context_specific(TesseraToken *token, TesseraJob *job);
 /* The token said CKR_USER_NOT_LOGGED_IN: another program or a reset ended
  * the login behind the agent's back. */
 void login_lost(TesseraToken *token);
+/* The card went or came: a failed dialog's outcome no longer applies to
+ * the requests queued since. */
+void login_forget_outcome(TesseraToken *token);
 
 /* The LOGIN request: with the client's PIN, or asking the user. */
 void login_run_request(TesseraToken *token, TesseraJob *job);

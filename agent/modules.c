@@ -165,6 +165,7 @@ char *modules_padded_string(const CK_UTF8CHAR *p, gsize n)
 
 void module_slot_free(ModuleSlot *s)
 {
+  g_free(s->reader);
   g_free(s->label);
   g_free(s->serial);
   g_free(s);
@@ -199,6 +200,11 @@ GPtrArray *modules_scan(GPtrArray *failed)
       s->slot = slots[i];
       s->label = modules_padded_string(info.label, sizeof(info.label));
       s->serial = modules_padded_string(info.serialNumber, sizeof(info.serialNumber));
+      CK_SLOT_INFO slot_info;
+      s->reader = module->C_GetSlotInfo(slots[i], &slot_info) == CKR_OK
+                      ? modules_padded_string(slot_info.slotDescription,
+                                              sizeof(slot_info.slotDescription))
+                      : g_strdup("");
       g_ptr_array_add(seen, s);
     }
   }

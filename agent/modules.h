@@ -18,6 +18,7 @@ typedef struct {
   const char *module_path; /* owned by the module list */
   CK_SLOT_ID slot;
   char *label, *serial;
+  char *reader; /* slot description: for OpenSC the PC/SC reader name */
 } ModuleSlot;
 
 /* What every module shows now, for the hot-plug scan (any thread: only

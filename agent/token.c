@@ -99,6 +99,8 @@ TesseraToken *tessera_token_open(CK_FUNCTION_LIST *module, const char *module_pa
   token->login = login_state_new();
   token->waiting = waiting_new();
   token->present = TRUE;
+  token->expected_present = TRUE;
+  token->expected_slot = slot;
   token->token_flags = info.flags;
   token->keys = g_ptr_array_new_with_free_func((GDestroyNotify)tessera_key_unref);
   token->private_handles =
@@ -155,6 +157,7 @@ void tessera_token_free(TesseraToken *token)
   g_ptr_array_unref(token->keys);
   g_free(token->mechanisms);
   g_free(token->module_path);
+  g_free(token->expected_reader);
   g_free(token->id);
   g_free(token->label);
   g_free(token->manufacturer);
@@ -334,9 +337,19 @@ gboolean tessera_token_attach(TesseraToken *token, CK_SLOT_ID slot)
     g_message("token '%s' is back but cannot be used: %s", token->label, ckr_name(rv));
     return FALSE;
   }
+  login_forget_outcome(token);
   /* Present only once its keys are read: a listing must not show the
    * old list as available meanwhile. */
   tessera_token_refresh(token);
+  /* Pulled again while being read: it stays out, a new scan decides. */
+  CK_SESSION_INFO si;
+  rv = token->module->C_GetSessionInfo(token->session, &si);
+  if (rv != CKR_OK) {
+    (void)token->module->C_CloseSession(token->session);
+    token->session = CK_INVALID_HANDLE;
+    g_message("token '%s' went again while it was being read: %s", token->label, ckr_name(rv));
+    return FALSE;
+  }
   g_mutex_lock(&token->lock);
   token->present = TRUE;
   g_mutex_unlock(&token->lock);
@@ -350,6 +363,7 @@ void tessera_token_detach(TesseraToken *token)
     (void)token->module->C_CloseSession(token->session);
   token->session = CK_INVALID_HANDLE;
   login_lost(token);
+  login_forget_outcome(token);
   g_mutex_lock(&token->lock);
   token->present = FALSE;
   token->removing = FALSE;

@@ -28,6 +28,11 @@ typedef struct TesseraToken {
   CK_MECHANISM_TYPE *mechanisms;
   CK_ULONG n_mechanisms;
   TesseraLoginPolicy policy;
+  /* main loop only (hotplug.c): where the card is, as far as the jobs
+   * already submitted go */
+  gboolean expected_present;
+  CK_SLOT_ID expected_slot;
+  char *expected_reader; /* the slot's description: the PC/SC reader for OpenSC */
   GCancellable *shutdown; /* cancelled first at shutdown: closes an open PIN dialog */
 
   GMutex lock;

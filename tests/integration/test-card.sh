@@ -217,6 +217,7 @@ PY
 tessera --card-timeout 0 logout >/dev/null
 control rsa remove
 wait_keys 4 >/dev/null
+check "logout of every token while a card is out" tessera logout
 tessera --card-timeout 0 sign "$RSA_9A" --in "$T/msg" --out "$T/sig" >"$T/out" 2>"$T/err"
 grep -q "not inserted" "$T/err" && ok "--card-timeout 0 fails at once for an absent card" \
   || not_ok "--card-timeout 0 fails at once for an absent card"
