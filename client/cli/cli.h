@@ -164,6 +164,8 @@ void cli_json_begin_array(CliJson *j);
 void cli_json_end_array(CliJson *j);
 void cli_json_key(CliJson *j, const char *name);
 void cli_json_string(CliJson *j, const char *s); /* NULL = null */
+/* A "name": "value" member; value NULL = null. */
+void cli_json_member(CliJson *j, const char *name, const char *value);
 void cli_json_uint(CliJson *j, guint64 v);
 void cli_json_bool(CliJson *j, gboolean v);
 /* Prints the document with a final newline and frees it. */

@@ -48,12 +48,10 @@ int cmd_readers(const CliGlobals *g, int argc, char **argv)
     for (size_t i = 0; i < readers.n; i++) {
       g_autofree char *atr = hex(readers.items[i].atr, readers.items[i].atr_len);
       cli_json_begin_object(&j);
-      cli_json_key(&j, "name");
-      cli_json_string(&j, readers.items[i].name);
+      cli_json_member(&j, "name", readers.items[i].name);
       cli_json_key(&j, "card");
       cli_json_bool(&j, (readers.items[i].flags & TPROTO_READER_CARD_PRESENT) != 0);
-      cli_json_key(&j, "atr");
-      cli_json_string(&j, *atr ? atr : NULL);
+      cli_json_member(&j, "atr", *atr ? atr : NULL);
       cli_json_end_object(&j);
     }
     cli_json_end_array(&j);
@@ -87,14 +85,10 @@ static void print_event(const tessera_event *e, gboolean json)
     cli_json_init(&j);
     j.compact = TRUE; /* one object per line for scripts */
     cli_json_begin_object(&j);
-    cli_json_key(&j, "event");
-    cli_json_string(&j, name ? name : "unknown");
-    cli_json_key(&j, "reader");
-    cli_json_string(&j, *e->reader ? e->reader : NULL);
-    cli_json_key(&j, "token");
-    cli_json_string(&j, *e->token_id ? e->token_id : NULL);
-    cli_json_key(&j, "key");
-    cli_json_string(&j, *e->key_id ? e->key_id : NULL);
+    cli_json_member(&j, "event", name ? name : "unknown");
+    cli_json_member(&j, "reader", *e->reader ? e->reader : NULL);
+    cli_json_member(&j, "token", *e->token_id ? e->token_id : NULL);
+    cli_json_member(&j, "key", *e->key_id ? e->key_id : NULL);
     cli_json_end_object(&j);
     cli_json_print(&j);
     fflush(stdout);

@@ -96,12 +96,6 @@ static void print_tokens_table(const tessera_token *t, size_t n)
   cli_table_print(table);
 }
 
-static void json_member_string(CliJson *j, const char *name, const char *value)
-{
-  cli_json_key(j, name);
-  cli_json_string(j, value);
-}
-
 static void print_tokens_json(const tessera_token *t, size_t n)
 {
   CliJson j;
@@ -109,14 +103,14 @@ static void print_tokens_json(const tessera_token *t, size_t n)
   cli_json_begin_array(&j);
   for (size_t i = 0; i < n; i++) {
     cli_json_begin_object(&j);
-    json_member_string(&j, "id", t[i].id);
-    json_member_string(&j, "label", t[i].label);
-    json_member_string(&j, "serial", t[i].serial);
-    json_member_string(&j, "manufacturer", t[i].manufacturer);
-    json_member_string(&j, "model", t[i].model);
-    json_member_string(&j, "module", t[i].module);
+    cli_json_member(&j, "id", t[i].id);
+    cli_json_member(&j, "label", t[i].label);
+    cli_json_member(&j, "serial", t[i].serial);
+    cli_json_member(&j, "manufacturer", t[i].manufacturer);
+    cli_json_member(&j, "model", t[i].model);
+    cli_json_member(&j, "module", t[i].module);
     g_autofree char *state = token_state(&t[i]);
-    json_member_string(&j, "state", state);
+    cli_json_member(&j, "state", state);
     cli_json_key(&j, "present");
     cli_json_bool(&j, (t[i].flags & TPROTO_TOKEN_PRESENT) != 0);
     cli_json_key(&j, "logged_in");
@@ -216,13 +210,13 @@ static void print_key_json(CliJson *j, const tessera_key *k)
   g_autofree char *cert = k->cert ? g_base64_encode(k->cert, k->cert_len) : NULL;
   g_autofree char *subject = cli_cert_subject(k);
   cli_json_begin_object(j);
-  json_member_string(j, "id", k->id);
-  json_member_string(j, "label", k->label);
-  json_member_string(j, "token", k->token_id);
-  json_member_string(j, "type", k->key_type == TPROTO_KEY_EC ? "EC" : "RSA");
+  cli_json_member(j, "id", k->id);
+  cli_json_member(j, "label", k->label);
+  cli_json_member(j, "token", k->token_id);
+  cli_json_member(j, "type", k->key_type == TPROTO_KEY_EC ? "EC" : "RSA");
   cli_json_key(j, "bits");
   cli_json_uint(j, k->bits);
-  json_member_string(j, "curve", curve);
+  cli_json_member(j, "curve", curve);
   cli_json_key(j, "ops");
   cli_json_begin_array(j);
   for (size_t i = 0; i < G_N_ELEMENTS(op_names); i++)
@@ -233,8 +227,8 @@ static void print_key_json(CliJson *j, const tessera_key *k)
   cli_json_bool(j, (k->flags & TPROTO_KEY_ALWAYS_AUTH) != 0);
   cli_json_key(j, "available");
   cli_json_bool(j, (k->flags & TPROTO_KEY_AVAILABLE) != 0);
-  json_member_string(j, "certificate", cert);
-  json_member_string(j, "subject", subject);
+  cli_json_member(j, "certificate", cert);
+  cli_json_member(j, "subject", subject);
   cli_json_end_object(j);
 }
 

@@ -155,6 +155,12 @@ void cli_json_string(CliJson *j, const char *s)
   j->need_comma = TRUE;
 }
 
+void cli_json_member(CliJson *j, const char *name, const char *value)
+{
+  cli_json_key(j, name);
+  cli_json_string(j, value);
+}
+
 void cli_json_uint(CliJson *j, guint64 v)
 {
   begin_value(j);
