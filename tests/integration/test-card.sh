@@ -205,6 +205,9 @@ sleep 1
 control rsa insert
 for _ in $(seq 200); do [ -s "$T/waited.rc" ] && break; sleep 0.05; done
 [ "$(cat "$T/waited.rc" 2>/dev/null)" = 0 ] && ok "it completes once the card is in" || not_ok "it completes once the card is in"
+grep -q "SETDESC Insert the smart card .* to sign with the key .* for tessera (pid" "$FAKE_PINENTRY_LOG" \
+  && ok "meanwhile a message asked to insert the card, naming key and program" \
+  || not_ok "meanwhile a message asked to insert the card, naming key and program"
 check "openssl verifies the waited-for signature" verify "$T/rsa/9a.pem" "$T/waited" "$T/msg"
 check "the keys are back" wait_keys 8
 python3 - "$T/keys-before.json" "$T/keys.json" <<'PY' && ok "the card came back with the same key ids" || not_ok "the card came back with the same key ids"
