@@ -1,4 +1,5 @@
-/* libtessera-client — LIST_TOKENS and LIST_KEYS: decoding into owned copies. */
+/* libtessera-client — LIST_TOKENS, LIST_KEYS and LIST_READERS: decoding into owned
+ * copies. */
 #include "client-private.h"
 
 #include <stdlib.h>
@@ -74,7 +75,28 @@ void tessera_keys_free(tessera_key *k, size_t n)
   free(k);
 }
 
-/* R_TOKENS and R_KEYS share one shape: a count, then entries. */
+void tessera_readers_free(tessera_reader *r, size_t n)
+{
+  if (r == NULL)
+    return;
+  for (size_t i = 0; i < n; i++) {
+    free(r[i].name);
+    free(r[i].atr);
+  }
+  free(r);
+}
+
+static int copy_reader(const tproto_reader *w, tessera_reader *r)
+{
+  int ok = 1;
+  r->name = dup_text(w->name, &ok);
+  r->flags = w->flags;
+  if (tproto_bytes_dup(w->atr, &r->atr, &r->atr_len) < 0)
+    ok = 0;
+  return ok ? TPROTO_OK : TPROTO_E_NOMEM;
+}
+
+/* R_TOKENS, R_KEYS and R_READERS share one shape: a count, then entries. */
 typedef struct {
   size_t min_entry; /* smallest wire size of one entry */
   size_t entry_size;
@@ -96,6 +118,18 @@ static int decode_key_entry(tproto_buf *body, void *entry)
   return r < 0 ? r : copy_key(&w, entry);
 }
 
+static int decode_reader_entry(tproto_buf *body, void *entry)
+{
+  tproto_reader w;
+  int r = tproto_dec_reader(body, &w);
+  return r < 0 ? r : copy_reader(&w, entry);
+}
+
+static void free_readers(void *items, size_t n)
+{
+  tessera_readers_free(items, n);
+}
+
 static void free_tokens(void *items, size_t n)
 {
   tessera_tokens_free(items, n);
@@ -110,6 +144,8 @@ static const list_kind token_list = { TPROTO_TOKEN_MIN_LEN, sizeof(tessera_token
                                       decode_token_entry, free_tokens };
 static const list_kind key_list = { TPROTO_KEY_MIN_LEN, sizeof(tessera_key), decode_key_entry,
                                     free_keys };
+static const list_kind reader_list = { TPROTO_READER_MIN_LEN, sizeof(tessera_reader),
+                                       decode_reader_entry, free_readers };
 
 typedef struct {
   const list_kind *kind;
@@ -199,6 +235,21 @@ int tessera_list_keys(tessera_client *c, const char *token_filter, tessera_key *
     return tc_encode_failed(c, r, "token");
   void *items = NULL;
   r = list_request(c, &req, id, TPROTO_R_KEYS, &key_list, &items, n);
+  *out = items;
+  return r;
+}
+
+int tessera_list_readers(tessera_client *c, tessera_reader **out, size_t *n)
+{
+  *out = NULL;
+  *n = 0;
+  uint32_t id = tc_next_id(c);
+  TC_AUTO_BUF req = { 0 };
+  int r = tproto_enc_empty(&req, TPROTO_LIST_READERS, id);
+  if (r < 0)
+    return tc_encode_failed(c, r, "request");
+  void *items = NULL;
+  r = list_request(c, &req, id, TPROTO_R_READERS, &reader_list, &items, n);
   *out = items;
   return r;
 }
