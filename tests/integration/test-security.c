@@ -159,6 +159,21 @@ static int run_as_nobody(const char *const *argv)
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+/* A copy of file as dir/name that uid 65534 can read and run. */
+static char *copy_for_nobody(const char *file, const char *dir, const char *name)
+{
+  g_autofree char *contents = NULL;
+  gsize len = 0;
+  g_autoptr(GError) error = NULL;
+  g_file_get_contents(file, &contents, &len, &error);
+  g_assert_no_error(error);
+  char *path = g_build_filename(dir, name, NULL);
+  g_file_set_contents_full(path, contents, (gssize)len, G_FILE_SET_CONTENTS_NONE, 0755, &error);
+  g_assert_no_error(error);
+  g_assert_cmpint(chmod(path, 0755), ==, 0);
+  return path;
+}
+
 static void test_other_uid(void)
 {
   if (geteuid() != 0) {
@@ -205,10 +220,21 @@ static void test_other_uid(void)
     g_assert_cmpint(n, <=, 0);
   close(fd);
 
-  /* Its own uid is served: the refusal above is about the uid. */
-  const char *cli[] = { g_getenv("TESSERA_CLI"), "--socket", path, "status", NULL };
-  if (cli[0] != NULL)
+  /* Its own uid is served: the refusal above is about the uid. The CLI
+   * and its library are copied beside the socket: the source tree may be
+   * in a directory only root can read, and the library is found through
+   * $ORIGIN. */
+  const char *built_cli = g_getenv("TESSERA_CLI");
+  if (built_cli != NULL) {
+    g_autofree char *cli_path = copy_for_nobody(built_cli, dir, "tessera");
+    g_autofree char *built_dir = g_path_get_dirname(built_cli);
+    g_autofree char *built_lib = g_build_filename(built_dir, "libtessera-client.so.0", NULL);
+    g_autofree char *lib_path = copy_for_nobody(built_lib, dir, "libtessera-client.so.0");
+    const char *cli[] = { cli_path, "--socket", path, "status", NULL };
     g_assert_cmpint(run_as_nobody(cli), ==, 0);
+    g_assert_cmpint(unlink(cli_path), ==, 0);
+    g_assert_cmpint(unlink(lib_path), ==, 0);
+  }
 
   /* PR_SET_DUMPABLE 0: the files in /proc/PID belong to root, not to the agent's
    * uid, so other processes of that uid cannot read its memory. */
