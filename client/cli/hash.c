@@ -1,5 +1,6 @@
 /* tessera CLI — the hashes the CLI offers, digests and DigestInfo. */
 #include "cli.h"
+#include "digest-info.h"
 
 #include <openssl/objects.h>
 #include <string.h>
@@ -35,28 +36,15 @@ gboolean cli_hash_data(const CliHash *h, const uint8_t *data, size_t len, uint8_
   return TRUE;
 }
 
-/* DigestInfo ::= SEQUENCE { AlgorithmIdentifier (OID, NULL), OCTET STRING },
- * the structure X509_SIG encodes (RFC 8017, 9.2). */
 GBytes *cli_digest_info(const CliHash *h, const uint8_t *digest, size_t len, GError **error)
 {
-  X509_SIG *sig = X509_SIG_new();
-  X509_ALGOR *alg = NULL;
-  ASN1_OCTET_STRING *octets = NULL;
-  GBytes *result = NULL;
-  unsigned char *der = NULL;
-  if (sig == NULL)
-    goto out;
-  X509_SIG_getm(sig, &alg, &octets);
-  if (!X509_ALGOR_set0(alg, OBJ_nid2obj(EVP_MD_get_type(h->md)), V_ASN1_NULL, NULL) ||
-      !ASN1_OCTET_STRING_set(octets, digest, (int)len))
-    goto out;
-  int der_len = i2d_X509_SIG(sig, &der);
-  if (der_len > 0)
-    result = g_bytes_new(der, (gsize)der_len);
-out:
-  OPENSSL_free(der);
-  X509_SIG_free(sig);
-  if (result == NULL)
+  uint8_t *der = NULL;
+  int der_len = digest_info_encode(EVP_MD_get_type(h->md), digest, len, &der);
+  if (der_len < 0) {
     g_set_error(error, CLI_ERROR, CLI_ERROR_LOCAL, "building the %s DigestInfo failed", h->name);
+    return NULL;
+  }
+  GBytes *result = g_bytes_new(der, (gsize)der_len);
+  OPENSSL_free(der);
   return result;
 }
