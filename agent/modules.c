@@ -2,6 +2,7 @@
 #include "modules.h"
 
 #include "ckr.h"
+#include "identity.h"
 #include "registry.h"
 #include "token.h"
 
@@ -24,6 +25,17 @@ static gboolean must_skip(const char *path)
 {
   g_autofree char *base = g_path_get_basename(path);
   return strstr(base, "p11-kit-trust") != NULL || strstr(base, "tessera-pkcs11") != NULL;
+}
+
+/* A copy under another name still says who it is. */
+static gboolean is_tessera_module(CK_FUNCTION_LIST *module)
+{
+  CK_INFO info;
+  if (module->C_GetInfo(&info) != CKR_OK)
+    return FALSE;
+  return memcmp(info.libraryDescription, P11_LIBRARY_DESCRIPTION,
+                strlen(P11_LIBRARY_DESCRIPTION)) == 0 &&
+         memcmp(info.manufacturerID, P11_MANUFACTURER, strlen(P11_MANUFACTURER)) == 0;
 }
 
 static char *canonical(const char *path)
@@ -110,6 +122,14 @@ static void load_path(const char *given)
   CK_RV rv = p11_kit_module_initialize(module);
   if (rv != CKR_OK) {
     g_warning("cannot initialize PKCS#11 module %s: %s", given, ckr_name(rv));
+    p11_kit_module_release(module);
+    return;
+  }
+  if (is_tessera_module(module)) {
+    g_warning("not loading %s: it is Tessera's own PKCS#11 module (renamed); the agent would "
+              "talk to itself",
+              given);
+    p11_kit_module_finalize(module);
     p11_kit_module_release(module);
     return;
   }

@@ -19,8 +19,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define P11_LIBRARY_DESCRIPTION "Tessera agent forwarder"
-#define P11_MANUFACTURER "Tessera"
+#include "identity.h"
 
 /* ---- attributes.c: a list of attributes owning their values ---------- */
 
