@@ -1,4 +1,7 @@
 /* tessera-agent — private-key operations and login (worker side). */
+/* RSA_padding_check_PKCS1_OAEP_mgf1 is deprecated, but OpenSSL 3 has no
+ * other way to remove OAEP padding alone. */
+#define OPENSSL_SUPPRESS_DEPRECATED
 #include "operations.h"
 
 #include "ckr.h"
@@ -8,6 +11,9 @@
 #include "messages.h"
 #include "objects.h"
 
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/rsa.h>
 #include <string.h>
 
 #define MAX_OUTPUT 2048 /* RSA-16384 signatures; anything larger is refused */
@@ -137,9 +143,16 @@ static Attempt resolve_handle(TesseraToken *token, TesseraJob *job, CK_OBJECT_HA
 typedef CK_RV (*InitFn)(CK_SESSION_HANDLE, CK_MECHANISM_PTR, CK_OBJECT_HANDLE);
 typedef CK_RV (*RunFn)(CK_SESSION_HANDLE, CK_BYTE_PTR, CK_ULONG, CK_BYTE_PTR, CK_ULONG_PTR);
 
+/* What to ask a token that refuses a mechanism or its parameters, and
+ * how the agent turns that output into the answer (FALSE: it cannot). */
+typedef struct {
+  CK_MECHANISM mech;
+  gboolean (*finish)(const TesseraJob *job, CK_BYTE *out, CK_ULONG *out_len);
+} Fallback;
+
 static Attempt run_single_part(TesseraToken *token, TesseraJob *job, CK_MECHANISM *mech,
-                               InitFn init, const char *init_name, RunFn run,
-                               const char *run_name)
+                               Fallback *fallback, InitFn init, const char *init_name,
+                               RunFn run, const char *run_name)
 {
   CK_OBJECT_HANDLE h = CK_INVALID_HANDLE;
   if (resolve_handle(token, job, &h) == ATTEMPT_LOST)
@@ -159,6 +172,16 @@ static Attempt run_single_part(TesseraToken *token, TesseraJob *job, CK_MECHANIS
    * SoftHSM, for one, accepts OAEP with SHA-1 only. */
   if (rv == CKR_ARGUMENTS_BAD)
     rv = CKR_MECHANISM_PARAM_INVALID;
+  gboolean (*finish)(const TesseraJob *, CK_BYTE *, CK_ULONG *) = NULL;
+  if (fallback != NULL && (rv == CKR_MECHANISM_INVALID || rv == CKR_MECHANISM_PARAM_INVALID)) {
+    /* If that fails too, the error is the one about what was asked,
+     * unless it says the login is gone. */
+    CK_RV fallback_rv = init(token->session, &fallback->mech, h);
+    if (fallback_rv == CKR_OK)
+      finish = fallback->finish;
+    if (fallback_rv == CKR_OK || fallback_rv == CKR_USER_NOT_LOGGED_IN)
+      rv = fallback_rv;
+  }
   if (rv == CKR_USER_NOT_LOGGED_IN)
     return ATTEMPT_LOST;
   if (rv != CKR_OK) {
@@ -178,6 +201,9 @@ static Attempt run_single_part(TesseraToken *token, TesseraJob *job, CK_MECHANIS
   /* SoftHSM answers a padding failure with CKR_GENERAL_ERROR: once init
    * accepted key and parameters, that can only be the ciphertext. */
   if (rv == CKR_GENERAL_ERROR && job->kind == JOB_DECRYPT)
+    rv = CKR_ENCRYPTED_DATA_INVALID;
+  /* The agent's own padding check fails as the token's would. */
+  if (rv == CKR_OK && finish != NULL && !finish(job, out, &out_len))
     rv = CKR_ENCRYPTED_DATA_INVALID;
   Attempt result = ATTEMPT_DONE;
   if (rv == CKR_OK)
@@ -209,14 +235,38 @@ static Attempt attempt_sign(TesseraToken *token, TesseraJob *job)
     mech.pParameter = &pss;
     mech.ulParameterLen = sizeof(pss);
   }
-  return run_single_part(token, job, &mech, token->module->C_SignInit, "C_SignInit",
+  return run_single_part(token, job, &mech, NULL, token->module->C_SignInit, "C_SignInit",
                          token->module->C_Sign, "C_Sign");
+}
+
+/* OAEP decoding of a raw RSA result; OpenSSL's check takes the same time
+ * and sets the same error whichever part of the padding is wrong. */
+static gboolean oaep_unpad(const TesseraJob *job, CK_BYTE *out, CK_ULONG *out_len)
+{
+  const EVP_MD *md = EVP_get_digestbyname(tproto_hash_name(job->hash));
+  const EVP_MD *mgf = EVP_get_digestbyname(tproto_hash_name(job->mgf_hash));
+  if (md == NULL || mgf == NULL) /* NULL would mean SHA-1 to OpenSSL */
+    return FALSE;
+  CK_BYTE plain[MAX_OUTPUT];
+  int n = RSA_padding_check_PKCS1_OAEP_mgf1(plain, sizeof(plain), out, (int)*out_len,
+                                            (int)job->key->size_bytes, job->label,
+                                            (int)job->label_len, md, mgf);
+  ERR_clear_error();
+  if (n >= 0) {
+    memcpy(out, plain, (size_t)n);
+    *out_len = (CK_ULONG)n;
+  }
+  tproto_wipe(plain, sizeof(plain));
+  return n >= 0;
 }
 
 static Attempt attempt_decrypt(TesseraToken *token, TesseraJob *job)
 {
   CK_MECHANISM mech = { operations_ck_mechanism(job->mech), NULL, 0 };
   CK_RSA_PKCS_OAEP_PARAMS oaep;
+  /* Many tokens do OAEP with SHA-1 only, many cards raw RSA only: then
+   * the card decrypts raw and the agent removes the padding. */
+  Fallback raw = { { CKM_RSA_X_509, NULL, 0 }, oaep_unpad };
   if (job->mech == TPROTO_MECH_RSA_OAEP) {
     hash_params(job, &oaep.hashAlg, &oaep.mgf);
     oaep.source = CKZ_DATA_SPECIFIED;
@@ -225,7 +275,8 @@ static Attempt attempt_decrypt(TesseraToken *token, TesseraJob *job)
     mech.pParameter = &oaep;
     mech.ulParameterLen = sizeof(oaep);
   }
-  return run_single_part(token, job, &mech, token->module->C_DecryptInit, "C_DecryptInit",
+  return run_single_part(token, job, &mech, job->mech == TPROTO_MECH_RSA_OAEP ? &raw : NULL,
+                         token->module->C_DecryptInit, "C_DecryptInit",
                          token->module->C_Decrypt, "C_Decrypt");
 }
 

@@ -283,7 +283,10 @@ static TesseraKey *key_for_operation(TesseraConn *conn, uint32_t id, tproto_byte
                             key->label, tessera_op_noun(op));
     return NULL;
   }
-  if (!tessera_token_has_mechanism(*token, operations_ck_mechanism(mech))) {
+  /* OAEP works on a token that only does raw RSA: the agent unpads. */
+  CK_MECHANISM_TYPE ck_mech = operations_ck_mechanism(mech);
+  if (!tessera_token_has_mechanism(*token, ck_mech) &&
+      !(ck_mech == CKM_RSA_PKCS_OAEP && tessera_token_has_mechanism(*token, CKM_RSA_X_509))) {
     tessera_conn_send_error(conn, id, TPROTO_ERR_MECHANISM,
                             "token '%s' does not support %s", (*token)->label, mech_name);
     return NULL;
