@@ -9,6 +9,7 @@
  */
 #include "agent-path.h"
 #include "bench-error.h"
+#include "bench-util.h"
 #include "messages.h"
 #include "p11-direct.h"
 #include "socket-floor.h"
@@ -18,14 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SHA256_LEN 32
-#define MAX_SIGNATURE 1024 /* RSA-8192 */
-
-/* DER prefix of a SHA-256 DigestInfo (RFC 8017, section 9.2, note 1). */
-static const guint8 sha256_digest_info_prefix[] = {
-  0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01,
-  0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20,
-};
+#define SHA256_LEN BENCH_SHA256_LEN
+#define MAX_SIGNATURE BENCH_MAX_SIGNATURE
 
 typedef struct {
   const char *name;
@@ -91,18 +86,6 @@ static gboolean time_op(SignOnce op, gpointer ctx, guint n, double *us_per_op, G
  * the same machine for both. */
 #define ROUNDS 15
 
-static int compare_doubles(const void *a, const void *b)
-{
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
-static double median(double *v, size_t n)
-{
-  qsort(v, n, sizeof(*v), compare_doubles);
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 typedef struct {
   double a_us, b_us, ratio; /* medians over the rounds */
 } Comparison;
@@ -125,9 +108,9 @@ static gboolean compare_ops(SignOnce a, gpointer a_ctx, SignOnce b, gpointer b_c
       return FALSE;
     ratio[r] = b ? b_us[r] / a_us[r] : 0;
   }
-  out->a_us = median(a_us, ROUNDS);
-  out->b_us = median(b_us, ROUNDS);
-  out->ratio = median(ratio, ROUNDS);
+  out->a_us = bench_median(a_us, ROUNDS);
+  out->b_us = bench_median(b_us, ROUNDS);
+  out->ratio = bench_median(ratio, ROUNDS);
   return TRUE;
 }
 
@@ -193,26 +176,6 @@ static gboolean bench_case(BenchDirect *direct, BenchAgent *agent, const BenchCa
   return TRUE;
 }
 
-static GBytes *parse_hex(const char *option, const char *hex, GError **error)
-{
-  size_t n = strlen(hex);
-  if (n == 0 || n % 2 != 0) {
-    g_set_error(error, BENCH_ERROR, 0, "%s: '%s' is not an even number of hex digits", option,
-                hex);
-    return NULL;
-  }
-  g_autofree guint8 *bytes = g_malloc(n / 2);
-  for (size_t i = 0; i < n / 2; i++) {
-    int hi = g_ascii_xdigit_value(hex[2 * i]), lo = g_ascii_xdigit_value(hex[2 * i + 1]);
-    if (hi < 0 || lo < 0) {
-      g_set_error(error, BENCH_ERROR, 0, "%s: '%s' is not hex", option, hex);
-      return NULL;
-    }
-    bytes[i] = (guint8)(hi << 4 | lo);
-  }
-  return g_bytes_new_take(g_steal_pointer(&bytes), n / 2);
-}
-
 typedef struct {
   char *module, *socket, *token, *pin, *ec_key_id, *rsa_key_id;
   gint iterations;
@@ -273,21 +236,15 @@ static gboolean parse_options(int *argc, char ***argv, Options *o, GError **erro
 
 static gboolean run(Options *o, GError **error)
 {
-  g_autoptr(GBytes) ec_id = parse_hex("--ec-key-id", o->ec_key_id, error);
+  g_autoptr(GBytes) ec_id = bench_parse_hex("--ec-key-id", o->ec_key_id, error);
   if (!ec_id)
     return FALSE;
-  g_autoptr(GBytes) rsa_id = parse_hex("--rsa-key-id", o->rsa_key_id, error);
+  g_autoptr(GBytes) rsa_id = bench_parse_hex("--rsa-key-id", o->rsa_key_id, error);
   if (!rsa_id)
     return FALSE;
 
-  static const char message[] = "tessera benchmark message";
-  guint8 digest_info[sizeof(sha256_digest_info_prefix) + SHA256_LEN];
-  guint8 *digest = digest_info + sizeof(sha256_digest_info_prefix);
-  gsize digest_len = SHA256_LEN;
-  g_autoptr(GChecksum) sha256 = g_checksum_new(G_CHECKSUM_SHA256);
-  g_checksum_update(sha256, (const guchar *)message, sizeof(message) - 1);
-  g_checksum_get_digest(sha256, digest, &digest_len);
-  memcpy(digest_info, sha256_digest_info_prefix, sizeof(sha256_digest_info_prefix));
+  guint8 digest[SHA256_LEN], digest_info[BENCH_DIGEST_INFO_LEN];
+  bench_sign_inputs(digest, digest_info);
 
   g_autoptr(BenchDirect) direct = bench_direct_open(o->module, o->token, o->pin, error);
   if (!direct)

@@ -67,8 +67,7 @@ static gboolean find_slot(BenchDirect *d, const char *token_label, CK_SLOT_ID *s
   return FALSE;
 }
 
-BenchDirect *bench_direct_open(const char *module_path, const char *token_label, const char *pin,
-                               GError **error)
+BenchDirect *bench_direct_load(const char *module_path, GError **error)
 {
   g_autoptr(BenchDirect) d = g_new0(BenchDirect, 1);
   d->session = CK_INVALID_HANDLE;
@@ -80,21 +79,51 @@ BenchDirect *bench_direct_open(const char *module_path, const char *token_label,
                 why ? why : "unknown error");
     return NULL;
   }
+  return g_steal_pointer(&d);
+}
+
+gboolean bench_direct_start(BenchDirect *d, const char *token_label, const char *pin,
+                            GError **error)
+{
+  g_return_val_if_fail(!d->initialized, FALSE);
   if (!check_rv(p11_kit_module_initialize(d->module), "C_Initialize", error))
-    return NULL;
+    return FALSE;
   d->initialized = TRUE;
 
   CK_SLOT_ID slot;
   if (!find_slot(d, token_label, &slot, error))
-    return NULL;
+    return FALSE;
   if (!check_rv(d->module->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL,
                                          &d->session),
                 "C_OpenSession", error))
-    return NULL;
+    return FALSE;
   CK_RV rv = d->module->C_Login(d->session, CKU_USER, (CK_UTF8CHAR *)pin, strlen(pin));
   if (rv != CKR_USER_ALREADY_LOGGED_IN && !check_rv(rv, "C_Login", error))
-    return NULL;
+    return FALSE;
   d->logged_in = TRUE;
+  return TRUE;
+}
+
+gboolean bench_direct_stop(BenchDirect *d, GError **error)
+{
+  d->logged_in = FALSE; /* left as it is: no C_Logout */
+  CK_SESSION_HANDLE session = d->session;
+  d->session = CK_INVALID_HANDLE;
+  if (session != CK_INVALID_HANDLE &&
+      !check_rv(d->module->C_CloseSession(session), "C_CloseSession", error))
+    return FALSE;
+  if (!d->initialized)
+    return TRUE;
+  d->initialized = FALSE;
+  return check_rv(p11_kit_module_finalize(d->module), "C_Finalize", error);
+}
+
+BenchDirect *bench_direct_open(const char *module_path, const char *token_label, const char *pin,
+                               GError **error)
+{
+  g_autoptr(BenchDirect) d = bench_direct_load(module_path, error);
+  if (!d || !bench_direct_start(d, token_label, pin, error))
+    return NULL;
   return g_steal_pointer(&d);
 }
 
