@@ -215,21 +215,27 @@ static CK_RV run_login(CK_SESSION_HANDLE h, login_request *r, bool logged_in_aft
   p11_leave();
   if (token == NULL)
     return slot ? CKR_HOST_MEMORY : CKR_DEVICE_REMOVED;
+  /* Already logged in (by another program, through the agent): a login
+   * without PIN has nothing to do, as on a card of this program's own; a
+   * PIN it cannot check is not reported as correct. */
   CK_RV early = CKR_OK;
+  bool done = false;
   if (r->logout && !was_logged_in)
     early = CKR_USER_NOT_LOGGED_IN;
-  else if (!r->logout && was_logged_in && we_logged_in)
+  else if (!r->logout && was_logged_in && (we_logged_in || r->pin != NULL))
     early = CKR_USER_ALREADY_LOGGED_IN;
-  if (early != CKR_OK) {
+  else if (!r->logout && was_logged_in)
+    done = true;
+  if (early != CKR_OK || done) {
+    if (done)
+      note_login(token, true);
     free(token);
     return early;
   }
   r->token = token;
   int rc = p11_link_run(login_call, r);
-  /* Logged in by another program through the agent: for this one the
-   * login has just succeeded, as it would on a card of its own. */
-  if (rc == TPROTO_ERR_ALREADY_LOGGED_IN)
-    rc = TESSERA_OK;
+  if (rc == TPROTO_ERR_ALREADY_LOGGED_IN && r->pin == NULL)
+    rc = TESSERA_OK; /* someone logged in meanwhile */
   if (rc == TESSERA_OK)
     note_login(token, logged_in_after);
   free(token);

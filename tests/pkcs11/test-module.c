@@ -211,6 +211,19 @@ static void test_login_through_agent(void)
   /* The user cancels the dialog. */
   test_pinentry_answers(a, "cancel\n");
   assert_ckr(p11->C_Login(s, CKU_USER, NULL, 0), CKR_FUNCTION_CANCELED);
+  /* Logged in by another program: nothing to ask, and a PIN the agent
+   * cannot check now is not called correct. */
+  test_login(c, TEST_TOKEN_1);
+  deadline = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
+  while (session_state(s) != CKS_RO_USER_FUNCTIONS && g_get_monotonic_time() < deadline)
+    g_usleep(20000);
+  g_assert_cmpuint(session_state(s), ==, CKS_RO_USER_FUNCTIONS);
+  assert_ckr(p11->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR) "999999", 6),
+             CKR_USER_ALREADY_LOGGED_IN);
+  g_autofree char *before = test_pinentry_log(a);
+  assert_ckr(p11->C_Login(s, CKU_USER, NULL, 0), CKR_OK);
+  g_autofree char *after = test_pinentry_log(a);
+  g_assert_cmpstr(before, ==, after); /* no dialog */
   assert_ckr(p11->C_Finalize(NULL), CKR_OK);
   test_agent_stop(a);
 }
