@@ -18,9 +18,13 @@ extern "C" {
 
 /* Registers the provider in libctx (NULL = the default context) and loads
  * it, together with "default", which supplies everything public. Returns
- * 1, or 0 with an OpenSSL error queued. Call once per context; the
- * providers stay loaded until the context is freed. */
+ * 1, or 0 with an OpenSSL error queued. A second call does nothing. */
 int tessera_ossl_load(OSSL_LIB_CTX *libctx);
+/* Drops what tessera_ossl_load took, after the last use of its keys and
+ * before OSSL_LIB_CTX_free: OpenSSL 3.0 never frees a provider loaded
+ * with OSSL_PROVIDER_load whose handle is not unloaded, not even with
+ * its context. */
+void tessera_ossl_unload(OSSL_LIB_CTX *libctx);
 
 /* An RSA or EC EVP_PKEY for key (its public parts from key->spki) whose
  * private-key operations go to the agent over c with key->id. The key

@@ -8,6 +8,7 @@
 #include <openssl/params.h>
 #include <openssl/provider.h>
 #include <stdlib.h>
+#include <string.h>
 
 static const OSSL_ALGORITHM keymgmt_algs[] = {
   { TPROV_NAMES_RSA, TPROV_PROPS, tprov_rsa_keymgmt, "RSA key held by tessera-agent" },
@@ -153,7 +154,33 @@ int tessera_ossl_load(OSSL_LIB_CTX *libctx)
     OSSL_PROVIDER_unload(def);
     return 0;
   }
-  /* Both stay loaded until the context goes: the handles are references
-   * the context's provider store drops when it is freed. */
+  /* The handles are references tessera_ossl_unload drops again. */
   return 1;
+}
+
+typedef struct {
+  OSSL_PROVIDER *ours, *def;
+} loaded;
+
+static int find_loaded(OSSL_PROVIDER *prov, void *arg)
+{
+  loaded *l = arg;
+  const char *name = OSSL_PROVIDER_get0_name(prov);
+  if (strcmp(name, TPROV_NAME) == 0)
+    l->ours = prov;
+  else if (strcmp(name, "default") == 0)
+    l->def = prov;
+  return 1;
+}
+
+void tessera_ossl_unload(OSSL_LIB_CTX *libctx)
+{
+  loaded l = { NULL, NULL };
+  OSSL_PROVIDER_do_all(libctx, find_loaded, &l);
+  if (l.ours == NULL)
+    return; /* not loaded by tessera_ossl_load */
+  /* The store holds its own references: these drop only ours. */
+  OSSL_PROVIDER_unload(l.ours);
+  if (l.def != NULL)
+    OSSL_PROVIDER_unload(l.def);
 }

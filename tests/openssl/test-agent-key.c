@@ -42,6 +42,7 @@ static void fixture_start(Fixture *f, gboolean prompting)
 
 static void fixture_stop(Fixture *f)
 {
+  tessera_ossl_unload(f->libctx);
   OSSL_LIB_CTX_free(f->libctx);
   tessera_client_free(f->c);
   test_agent_stop(f->agent);
