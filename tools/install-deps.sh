@@ -5,13 +5,15 @@
 set -euo pipefail
 
 # Build tools, libraries, the SoftHSM2 token and the PKCS#11 / crypto CLIs
-# the demo and tests drive, the real pinentry programs (tested under tmux),
-# pcsc-lite with vsmartcard's virtual reader for the virtual PIV card;
-# llvm brings llvm-symbolizer for readable sanitizer stack traces.
+# the demo and tests drive (with NSS's certutil/modutil/cmsutil and
+# OpenSSL's pkcs11 engine for the module's interop tests), the real
+# pinentry programs (tested under tmux), pcsc-lite with vsmartcard's virtual
+# reader for the virtual PIV card; llvm brings llvm-symbolizer for readable
+# sanitizer stack traces.
 PACKAGES=(
   meson ninja-build pkg-config gcc clang libclang-rt-14-dev llvm
   libglib2.0-dev libp11-kit-dev p11-kit libssl-dev openssl
-  softhsm2 opensc gnutls-bin
+  softhsm2 opensc gnutls-bin libnss3-tools libengine-pkcs11-openssl
   pinentry-tty pinentry-curses tmux
   pcscd libpcsclite-dev vsmartcard-vpcd pcsc-tools python3-cryptography
   udev systemd
