@@ -72,6 +72,7 @@ CK_OBJECT_HANDLE objects_find_private_key(TesseraToken *token, GBytes *ckaid)
 typedef struct {
   GBytes *ckaid;
   char *label;
+  int label_rank; /* of the object it came from; see label_rank() */
   gboolean have_private, have_public;
   uint32_t private_ops, public_ops;
   gboolean always_auth;
@@ -143,6 +144,15 @@ static uint32_t ops_of(TesseraToken *token, CK_OBJECT_HANDLE obj, gboolean is_pr
   return ops;
 }
 
+/* The label comes from an object every session sees, public key first,
+ * then certificate: a card's private key is often hidden until login and
+ * labelled differently ("PIV AUTH key" / "PIV AUTH pubkey"), and a key's
+ * name must not change when the user logs in. Lower is better. */
+static int label_rank(CK_OBJECT_CLASS cls)
+{
+  return cls == CKO_PUBLIC_KEY ? 0 : cls == CKO_CERTIFICATE ? 1 : 2;
+}
+
 static void collect_class(TesseraToken *token, CK_OBJECT_CLASS cls, GHashTable *by_id,
                           GPtrArray *order)
 {
@@ -163,8 +173,14 @@ static void collect_class(TesseraToken *token, CK_OBJECT_CLASS cls, GHashTable *
     if (cls == CKO_CERTIFICATE && !g_hash_table_contains(by_id, ckaid))
       continue;
     Identity *id = identity_for(by_id, order, ckaid);
-    if (id->label == NULL)
-      id->label = label_of(token, obj);
+    if (id->label == NULL || label_rank(cls) < id->label_rank) {
+      char *label = label_of(token, obj);
+      if (label != NULL) {
+        g_free(id->label);
+        id->label = label;
+        id->label_rank = label_rank(cls);
+      }
+    }
     if (cls == CKO_PRIVATE_KEY) {
       id->have_private = TRUE;
       id->private_ops = ops_of(token, obj, TRUE);
