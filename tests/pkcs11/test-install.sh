@@ -9,6 +9,7 @@
 set -u
 : "${BUILD_ROOT:?}"
 . "$(dirname "$0")/../tap.sh"
+. "$(dirname "$0")/sanitizers.sh"
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/tessera-install-XXXXXX")
 trap 'rm -rf "$T"' EXIT
@@ -44,13 +45,8 @@ readelf -d "$so" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' |
 
 # Loadable as installed: OpenSC's pkcs11-tool reads its C_GetInfo (and,
 # with no agent, finds no slots: its exit status says only that).
-asan=$(ldd "$so" | awk '/libasan/ { print $3 }')
-if [ -n "$asan" ]; then # an ASan build loads only into a process that starts with its runtime
-  LD_PRELOAD=$asan ASAN_OPTIONS=detect_leaks=0 TESSERA_SOCKET="$T/no-agent.sock" \
-    pkcs11-tool --module "$so" --show-info >"$T/info" 2>&1
-else
-  TESSERA_SOCKET="$T/no-agent.sock" pkcs11-tool --module "$so" --show-info >"$T/info" 2>&1
-fi
+(preload_sanitizers "$so" && TESSERA_SOCKET="$T/no-agent.sock" \
+  pkcs11-tool --module "$so" --show-info >"$T/info" 2>&1)
 if grep -q 'Tessera agent forwarder' "$T/info"; then
   ok "the installed module loads and introduces itself"
 else

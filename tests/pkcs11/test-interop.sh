@@ -36,6 +36,9 @@ ENGINE=/usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so
 
 # shellcheck source=../tap.sh
 . "$(dirname "$0")/../tap.sh"
+# shellcheck source=sanitizers.sh
+. "$(dirname "$0")/sanitizers.sh"
+preload_sanitizers "$M"
 
 for tool in pkcs11-tool p11tool certtool certutil modutil cmsutil openssl python3 xxd flock; do
   command -v "$tool" >/dev/null || bail "$tool is missing (tools/install-deps.sh installs it)"

@@ -546,7 +546,6 @@ static void test_agent_refuses_module(void)
   const char *modules[] = { copy, g_getenv("TESSERA_PKCS11") };
   for (size_t i = 0; i < G_N_ELEMENTS(modules); i++) {
     g_autofree char *socket = harness_file("refuses.sock");
-    g_autofree char *err_path = harness_file("refuses.log");
     const char *argv[] = { g_getenv("TESSERA_AGENT"), "--foreground", "--no-p11-kit", "--module",
                            modules[i], "--socket", socket, NULL };
     GPid pid;
