@@ -8,14 +8,16 @@ set -euo pipefail
 # the demo and tests drive (with NSS's certutil/modutil/cmsutil and
 # OpenSSL's pkcs11 engine for the module's interop tests), the real
 # pinentry programs (tested under tmux), pcsc-lite with vsmartcard's virtual
-# reader for the virtual PIV card; llvm brings llvm-symbolizer for readable
-# sanitizer stack traces.
+# reader for the virtual PIV card, OpenLDAP's libldap for recipients'
+# certificates with slapd and its clients for a throwaway directory in the
+# tests; llvm brings llvm-symbolizer for readable sanitizer stack traces.
 PACKAGES=(
   meson ninja-build pkg-config gcc clang libclang-rt-14-dev llvm
   libglib2.0-dev libp11-kit-dev p11-kit libssl-dev openssl
   softhsm2 opensc gnutls-bin libnss3-tools libengine-pkcs11-openssl
   pinentry-tty pinentry-curses tmux
   pcscd libpcsclite-dev vsmartcard-vpcd pcsc-tools python3-cryptography
+  libldap2-dev slapd ldap-utils
   udev systemd
   util-linux python3 procps xxd
 )
