@@ -38,7 +38,6 @@ ENGINE=/usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so
 . "$(dirname "$0")/../tap.sh"
 # shellcheck source=sanitizers.sh
 . "$(dirname "$0")/sanitizers.sh"
-preload_sanitizers "$M"
 
 for tool in pkcs11-tool p11tool certtool certutil modutil cmsutil openssl python3 xxd flock; do
   command -v "$tool" >/dev/null || bail "$tool is missing (tools/install-deps.sh installs it)"
@@ -246,6 +245,10 @@ verify_sig() {
   ! openssl dgst "-$hash" "$@" -verify "$K_PUB" -signature "$sig" "$T/other" 2>/dev/null
 }
 PSS=(-sigopt rsa_padding_mode:pss -sigopt rsa_pss_saltlen:-1)
+
+# From here on programs load the module (set up above without: SoftHSM's
+# tools hang with ASan's runtime preloaded).
+preload_sanitizers "$M"
 
 # ==== OpenSC pkcs11-tool ===========================================================
 section pkcs11-tool
