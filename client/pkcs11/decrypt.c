@@ -34,21 +34,12 @@ CK_RV C_DecryptInit(CK_SESSION_HANDLE h, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE
   if (rv != CKR_OK)
     return rv;
   p11_op *op = &s->op;
-  const p11_object *o = NULL;
-  const p11_mechanism *m = p11_mechanism_find(mech->mechanism);
-  rv = op->kind != P11_OP_NONE ? CKR_OPERATION_ACTIVE : p11_key_for(s, key, m, CKF_DECRYPT, &o);
-  if (rv == CKR_OK) {
-    p11_op_clear(op);
-    op->mech = m;
-    op->bits = o->bits;
-    op->key_id = strdup(o->key_id);
-    rv = op->key_id ? CKR_OK : CKR_HOST_MEMORY;
-  }
-  if (rv == CKR_OK && m->wire == TPROTO_MECH_RSA_OAEP)
+  CK_RV begun = rv = p11_op_begin(s, mech, key, CKF_DECRYPT);
+  if (rv == CKR_OK && op->mech->wire == TPROTO_MECH_RSA_OAEP)
     rv = oaep_params(op, mech);
   if (rv == CKR_OK)
     op->kind = P11_OP_DECRYPT;
-  else if (o)
+  else if (begun == CKR_OK)
     p11_op_clear(op);
   p11_leave();
   return rv;

@@ -218,5 +218,9 @@ p11_session *p11_session_find(CK_SESSION_HANDLE h);
 /* Closes every session on slot (its card went away or changed). */
 void p11_sessions_close_slot(CK_SLOT_ID slot);
 void p11_sessions_free(void);
+/* The common start of C_SignInit / C_DecryptInit: checks no operation
+ * runs and the key allows use with mech, then records mechanism and key.
+ * The caller sets op->kind once its own checks passed. */
+CK_RV p11_op_begin(p11_session *s, const CK_MECHANISM *mech, CK_OBJECT_HANDLE key, CK_FLAGS use);
 /* Looks up a session for an entry point: lock held on CKR_OK. */
 CK_RV p11_enter_session(CK_SESSION_HANDLE h, p11_session **out);

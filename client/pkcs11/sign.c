@@ -47,22 +47,8 @@ CK_RV C_SignInit(CK_SESSION_HANDLE h, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE ke
   CK_RV rv = p11_enter_session(h, &s);
   if (rv != CKR_OK)
     return rv;
-  const p11_object *o = NULL;
   p11_op *op = &s->op;
-  if (op->kind != P11_OP_NONE)
-    rv = CKR_OPERATION_ACTIVE;
-  else
-    rv = p11_key_for(s, key, p11_mechanism_find(mech->mechanism), CKF_SIGN, &o);
-  if (rv != CKR_OK) {
-    p11_leave();
-    return rv;
-  }
-  p11_op_clear(op); /* leftovers of a C_Decrypt that ran meanwhile */
-  op->mech = p11_mechanism_find(mech->mechanism);
-  op->bits = o->bits;
-  op->key_id = strdup(o->key_id);
-  if (op->key_id == NULL)
-    rv = CKR_HOST_MEMORY;
+  CK_RV begun = rv = p11_op_begin(s, mech, key, CKF_SIGN);
   if (rv == CKR_OK && op->mech->pss)
     rv = pss_params(op, mech);
   if (rv == CKR_OK && op->mech->hash != TPROTO_HASH_NONE) {
@@ -73,7 +59,7 @@ CK_RV C_SignInit(CK_SESSION_HANDLE h, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE ke
   }
   if (rv == CKR_OK)
     op->kind = P11_OP_SIGN;
-  else
+  else if (begun == CKR_OK)
     p11_op_clear(op);
   p11_leave();
   return rv;

@@ -251,6 +251,7 @@ static void test_mechanisms(void)
   /* Multi-part, hashed in the module. */
   CK_MECHANISM m = { CKM_SHA512_RSA_PKCS, NULL, 0 };
   assert_ckr(p11->C_SignInit(s, &m, rsa), CKR_OK);
+  assert_ckr(p11->C_SignInit(s, &m, rsa), CKR_OPERATION_ACTIVE); /* the first one goes on */
   assert_ckr(p11->C_SignUpdate(s, (CK_BYTE_PTR)msg, 2), CKR_OK);
   assert_ckr(p11->C_SignUpdate(s, (CK_BYTE_PTR)msg + 2, 10), CKR_OK);
   assert_ckr(p11->C_SignUpdate(s, (CK_BYTE_PTR)msg + 12, strlen(msg) - 12), CKR_OK);
