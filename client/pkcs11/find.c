@@ -13,6 +13,21 @@ static p11_object *visible_object(const p11_session *s, CK_OBJECT_HANDLE h)
   return o;
 }
 
+/* Session and object for an entry point: lock held on CKR_OK. */
+static CK_RV enter_object(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE obj, p11_object **out)
+{
+  p11_session *s;
+  CK_RV rv = p11_enter_session(h, &s);
+  if (rv != CKR_OK)
+    return rv;
+  *out = visible_object(s, obj);
+  if (*out == NULL) {
+    p11_leave();
+    return CKR_OBJECT_HANDLE_INVALID;
+  }
+  return CKR_OK;
+}
+
 CK_RV C_FindObjectsInit(CK_SESSION_HANDLE h, CK_ATTRIBUTE_PTR tmpl, CK_ULONG n)
 {
   if (tmpl == NULL && n > 0)
@@ -96,18 +111,12 @@ CK_RV C_GetAttributeValue(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE obj, CK_ATTRIBUT
 {
   if (tmpl == NULL && n > 0)
     return CKR_ARGUMENTS_BAD;
-  p11_session *s;
-  CK_RV rv = p11_enter_session(h, &s);
+  p11_object *o;
+  CK_RV rv = enter_object(h, obj, &o);
   if (rv != CKR_OK)
     return rv;
-  const p11_object *o = visible_object(s, obj);
-  if (o == NULL) {
-    rv = CKR_OBJECT_HANDLE_INVALID;
-  } else {
-    static const CK_ATTRIBUTE_TYPE secret[] = { CKA_VALUE };
-    bool hide = value_is_sensitive(o);
-    rv = p11_attrs_get(&o->attrs, tmpl, n, secret, hide ? 1 : 0);
-  }
+  static const CK_ATTRIBUTE_TYPE secret[] = { CKA_VALUE };
+  rv = p11_attrs_get(&o->attrs, tmpl, n, secret, value_is_sensitive(o) ? 1 : 0);
   p11_leave();
   return rv;
 }
@@ -116,33 +125,25 @@ CK_RV C_GetObjectSize(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE obj, CK_ULONG_PTR si
 {
   if (size == NULL)
     return CKR_ARGUMENTS_BAD;
-  p11_session *s;
-  CK_RV rv = p11_enter_session(h, &s);
+  p11_object *o;
+  CK_RV rv = enter_object(h, obj, &o);
   if (rv != CKR_OK)
     return rv;
-  const p11_object *o = visible_object(s, obj);
-  if (o == NULL) {
-    rv = CKR_OBJECT_HANDLE_INVALID;
-  } else {
-    CK_ULONG total = 0;
-    for (size_t i = 0; i < o->attrs.n; i++)
-      total += o->attrs.items[i].ulValueLen;
-    *size = total;
-  }
+  CK_ULONG total = 0;
+  for (size_t i = 0; i < o->attrs.n; i++)
+    total += o->attrs.items[i].ulValueLen;
+  *size = total;
   p11_leave();
-  return rv;
+  return CKR_OK;
 }
 
 CK_RV C_DestroyObject(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE obj)
 {
-  p11_session *s;
-  CK_RV rv = p11_enter_session(h, &s);
+  p11_object *o;
+  CK_RV rv = enter_object(h, obj, &o);
   if (rv != CKR_OK)
     return rv;
-  p11_object *o = visible_object(s, obj);
-  if (o == NULL) {
-    rv = CKR_OBJECT_HANDLE_INVALID;
-  } else if (o->session == 0) {
+  if (o->session == 0) {
     rv = CKR_ACTION_PROHIBITED; /* the card's objects are not ours to delete */
   } else {
     size_t kept = 0;
