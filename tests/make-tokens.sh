@@ -1,5 +1,5 @@
 #!/bin/sh
-# make-tokens.sh DIR [--always-auth-token] — creates the SoftHSM2 test
+# make-tokens.sh DIR [--always-auth-token] [--smime] — creates the SoftHSM2 test
 # tokens the integration tests and benchmarks run against:
 #
 #   DIR/softhsm2.conf, DIR/tokens/   SoftHSM2 configuration and token store
@@ -11,6 +11,14 @@
 #   token "tessera-test-2": rsa2048-b (11, sign only), p256-b (13, sign only)
 #   with --always-auth-token also
 #   token "tessera-test-3": p256-aa (21, sign only, CKA_ALWAYS_AUTHENTICATE)
+#   with --smime also (certificates with subjectAltName email addresses,
+#   keyUsage and extendedKeyUsage emailProtection, as S/MIME needs)
+#   token "tessera-smime": alice-sign (31, RSA-2048, digitalSignature +
+#     nonRepudiation, alice@example.org), alice-enc (32, RSA-2048,
+#     keyEncipherment), alice-enc-old (33, RSA-2048, keyEncipherment, an
+#     earlier certificate: shorter validity), alice-ec (34, P-256,
+#     digitalSignature + keyAgreement, valid shorter than alice-sign),
+#     bob-ec (35, P-256, digitalSignature + keyAgreement, bob@example.org)
 #
 # Keys are generated on the token (as on a real card); each certificate is
 # stored on the token under its key's CKA_ID and label. User PIN 123456,
@@ -19,12 +27,24 @@
 set -eu
 
 ALWAYS_AUTH_TOKEN=false
-if [ $# -eq 2 ] && [ "$2" = --always-auth-token ]; then
-  ALWAYS_AUTH_TOKEN=true
-elif [ $# -ne 1 ]; then
-  echo "usage: $0 DIR [--always-auth-token]" >&2
+SMIME_TOKEN=false
+if [ $# -lt 1 ]; then
+  echo "usage: $0 DIR [--always-auth-token] [--smime]" >&2
   exit 2
 fi
+TOKENS_DIR=$1
+shift
+for opt in "$@"; do
+  case $opt in
+  --always-auth-token) ALWAYS_AUTH_TOKEN=true ;;
+  --smime) SMIME_TOKEN=true ;;
+  *)
+    echo "usage: $0 DIR [--always-auth-token] [--smime]" >&2
+    exit 2
+    ;;
+  esac
+done
+set -- "$TOKENS_DIR"
 
 MODULE=${SOFTHSM_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
 USER_PIN=123456
@@ -72,7 +92,8 @@ basicConstraints = critical, CA:FALSE
 keyUsage = critical, digitalSignature, keyEncipherment, keyAgreement
 EOF
 
-# make_key TOKEN ID LABEL KEYTYPE SERIAL USAGE...
+# make_key TOKEN ID LABEL KEYTYPE SERIAL USAGE... — the certificate gets
+# $EXT_FILE's extensions (default ext.cnf) and is valid $DAYS days (3650).
 make_key() {
   token=$1 id=$2 label=$3 keytype=$4 serial=$5
   shift 5
@@ -92,8 +113,8 @@ make_key() {
   run openssl req -new -key "$WORK/csr.key" -subj "/CN=$label/O=Tessera tests" \
     -out "$WORK/$label.csr"
   run openssl x509 -req -in "$WORK/$label.csr" -force_pubkey "$DIR/$label.pub.pem" \
-    -CA "$DIR/ca.pem" -CAkey "$WORK/ca.key" -set_serial "$serial" -days 3650 \
-    -extfile "$WORK/ext.cnf" -out "$DIR/$label.pem"
+    -CA "$DIR/ca.pem" -CAkey "$WORK/ca.key" -set_serial "$serial" -days "${DAYS:-3650}" \
+    -extfile "${EXT_FILE:-$WORK/ext.cnf}" -out "$DIR/$label.pem"
   run openssl x509 -in "$DIR/$label.pem" -outform DER -out "$WORK/$label.der"
   p11 "$token" --write-object "$WORK/$label.der" --type cert --id "$id" --label "$label"
 }
@@ -118,5 +139,24 @@ make_key $T2 13 p256-b EC:prime256v1 19 --usage-sign
 if $ALWAYS_AUTH_TOKEN; then
   init_token tessera-test-3
   make_key tessera-test-3 21 p256-aa EC:prime256v1 33 --usage-sign --always-auth
+fi
+if $SMIME_TOKEN; then
+  TS=tessera-smime
+  init_token $TS
+  smime_ext() { # smime_ext FILE ADDRESS KEYUSAGE
+    printf '%s\n' "basicConstraints = critical, CA:FALSE" "keyUsage = critical, $3" \
+      "extendedKeyUsage = emailProtection" "subjectAltName = email:$2" \
+      "subjectKeyIdentifier = hash" >"$1"
+  }
+  smime_ext "$WORK/alice-sign.cnf" alice@example.org "digitalSignature, nonRepudiation"
+  smime_ext "$WORK/alice-enc.cnf" alice@example.org keyEncipherment
+  smime_ext "$WORK/alice-ec.cnf" alice@example.org "digitalSignature, keyAgreement"
+  smime_ext "$WORK/bob-ec.cnf" bob@example.org "digitalSignature, keyAgreement"
+  EXT_FILE=$WORK/alice-sign.cnf make_key $TS 31 alice-sign rsa:2048 49 --usage-sign
+  EXT_FILE=$WORK/alice-enc.cnf make_key $TS 32 alice-enc rsa:2048 50 --usage-decrypt
+  EXT_FILE=$WORK/alice-enc.cnf DAYS=400 make_key $TS 33 alice-enc-old rsa:2048 51 --usage-decrypt
+  EXT_FILE=$WORK/alice-ec.cnf DAYS=3000 make_key $TS 34 alice-ec EC:prime256v1 52 \
+    --usage-sign --usage-derive
+  EXT_FILE=$WORK/bob-ec.cnf make_key $TS 35 bob-ec EC:prime256v1 53 --usage-sign --usage-derive
 fi
 rm -rf "$WORK"

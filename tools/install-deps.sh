@@ -10,10 +10,11 @@ set -euo pipefail
 # pinentry programs (tested under tmux), pcsc-lite with vsmartcard's virtual
 # reader for the virtual PIV card, OpenLDAP's libldap for recipients'
 # certificates with slapd and its clients for a throwaway directory in the
-# tests; llvm brings llvm-symbolizer for readable sanitizer stack traces.
+# tests, GMime for S/MIME messages; llvm brings llvm-symbolizer for
+# readable sanitizer stack traces.
 PACKAGES=(
   meson ninja-build pkg-config gcc clang libclang-rt-14-dev llvm
-  libglib2.0-dev libp11-kit-dev p11-kit libssl-dev openssl
+  libglib2.0-dev libp11-kit-dev p11-kit libssl-dev openssl libgmime-3.0-dev
   softhsm2 opensc gnutls-bin libnss3-tools libengine-pkcs11-openssl
   pinentry-tty pinentry-curses tmux
   pcscd libpcsclite-dev vsmartcard-vpcd pcsc-tools python3-cryptography

@@ -184,3 +184,4 @@ int cmd_derive(const CliGlobals *g, int argc, char **argv);
 int cmd_selftest(const CliGlobals *g, int argc, char **argv);
 int cmd_readers(const CliGlobals *g, int argc, char **argv);
 int cmd_watch(const CliGlobals *g, int argc, char **argv);
+int cmd_smime(const CliGlobals *g, int argc, char **argv);

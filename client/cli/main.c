@@ -25,6 +25,7 @@ static const CliCommand commands[] = {
   { "selftest", cmd_selftest, "check a key's operations against its public key" },
   { "readers", cmd_readers, "list smart-card readers and their cards" },
   { "watch", cmd_watch, "print readers, cards, tokens and keys as they come and go" },
+  { "smime", cmd_smime, "S/MIME mail: sign, verify, encrypt, decrypt, sign-encrypt, import" },
 };
 
 static char *commands_description(void)

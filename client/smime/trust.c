@@ -1,0 +1,157 @@
+/* tessera smime — trust anchors, CRLs and certificate chains. No network:
+ * only local anchors, the message's certificates and local CRLs. */
+#include "smime.h"
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <string.h>
+
+static gboolean add_location(X509_STORE *store, const char *path, gboolean required,
+                             GError **error)
+{
+  if (g_file_test(path, G_FILE_TEST_IS_DIR)) {
+    /* Hashed (c_rehash) directories and plain ones: every file is read. */
+    if (X509_STORE_load_path(store, path) != 1) {
+      smime_set_ossl_error(error, SMIME_ERROR_INPUT, "cannot use the CA directory %s", path);
+      return FALSE;
+    }
+    g_autoptr(GDir) dir = g_dir_open(path, 0, NULL);
+    const char *name;
+    while (dir && (name = g_dir_read_name(dir)) != NULL) {
+      g_autofree char *file = g_build_filename(path, name, NULL);
+      if (g_file_test(file, G_FILE_TEST_IS_REGULAR) &&
+          (g_str_has_suffix(name, ".pem") || g_str_has_suffix(name, ".crt")))
+        X509_STORE_load_file(store, file);
+    }
+    ERR_clear_error(); /* duplicates of hashed entries */
+    return TRUE;
+  }
+  if (!g_file_test(path, G_FILE_TEST_EXISTS)) {
+    if (!required)
+      return TRUE;
+    g_set_error(error, SMIME_ERROR, SMIME_ERROR_INPUT, "no such CA file: %s", path);
+    return FALSE;
+  }
+  if (X509_STORE_load_file(store, path) != 1) {
+    smime_set_ossl_error(error, SMIME_ERROR_INPUT, "cannot read the CA certificates in %s", path);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+X509_STORE *smime_trust_store(const SmimeTrustOptions *o, GError **error)
+{
+  g_autoptr(X509_STORE) store = X509_STORE_new();
+  if (store == NULL) {
+    smime_set_ossl_error(error, SMIME_ERROR_CRYPTO, "no X509_STORE");
+    return NULL;
+  }
+  /* The system store (Debian: /etc/ssl/certs, hashed). */
+  if (!add_location(store, "/etc/ssl/certs", FALSE, error))
+    return NULL;
+  const char *env = g_getenv("TESSERA_SMIME_CA");
+  if (env && *env) {
+    g_auto(GStrv) parts = g_strsplit(env, ":", -1);
+    for (char **p = parts; *p; p++)
+      if (**p && !add_location(store, *p, TRUE, error))
+        return NULL;
+  }
+  g_autofree char *bundle = g_build_filename(g_get_user_config_dir(), "tessera", "smime-ca.pem",
+                                             NULL);
+  g_autofree char *dir = g_build_filename(g_get_user_config_dir(), "tessera", "smime-ca", NULL);
+  if (!add_location(store, bundle, FALSE, error) || !add_location(store, dir, FALSE, error))
+    return NULL;
+  for (char **p = o ? o->ca_files : NULL; p && *p; p++)
+    if (!add_location(store, *p, TRUE, error))
+      return NULL;
+  gboolean crls = FALSE;
+  for (char **p = o ? o->crl_files : NULL; p && *p; p++) {
+    g_autoptr(BIO) in = BIO_new_file(*p, "rb");
+    if (in == NULL) {
+      smime_set_ossl_error(error, SMIME_ERROR_INPUT, "cannot read the CRL %s", *p);
+      return NULL;
+    }
+    X509_CRL *crl = PEM_read_bio_X509_CRL(in, NULL, NULL, NULL);
+    if (crl == NULL) {
+      ERR_clear_error();
+      BIO_reset(in);
+      crl = d2i_X509_CRL_bio(in, NULL);
+    }
+    if (crl == NULL) {
+      smime_set_ossl_error(error, SMIME_ERROR_INPUT, "%s is not a CRL", *p);
+      return NULL;
+    }
+    X509_STORE_add_crl(store, crl);
+    X509_CRL_free(crl);
+    crls = TRUE;
+  }
+  if (crls)
+    X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
+  ERR_clear_error();
+  return g_steal_pointer(&store);
+}
+
+void smime_chain_result_clear(SmimeChainResult *r)
+{
+  g_clear_pointer(&r->reason, g_free);
+  if (r->chain)
+    smime_certs_free(r->chain);
+  r->chain = NULL;
+}
+
+const char *smime_chain_status_name(SmimeChainStatus s)
+{
+  switch (s) {
+  case SMIME_CHAIN_OK: return "ok";
+  case SMIME_CHAIN_UNTRUSTED: return "untrusted";
+  case SMIME_CHAIN_EXPIRED: return "expired";
+  case SMIME_CHAIN_NOT_YET_VALID: return "not yet valid";
+  case SMIME_CHAIN_REVOKED: return "revoked";
+  case SMIME_CHAIN_USAGE: return "not for this use";
+  }
+  return "?";
+}
+
+void smime_verify_chain(X509_STORE *store, X509 *leaf, STACK_OF(X509) *untrusted, int purpose,
+                        SmimeChainResult *out)
+{
+  memset(out, 0, sizeof(*out));
+  X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+  if (ctx == NULL || X509_STORE_CTX_init(ctx, store, leaf, untrusted) != 1) {
+    out->status = SMIME_CHAIN_UNTRUSTED;
+    out->reason = g_strdup("cannot set up certificate verification");
+    X509_STORE_CTX_free(ctx);
+    ERR_clear_error();
+    return;
+  }
+  X509_STORE_CTX_set_purpose(ctx, purpose);
+  int ok = X509_verify_cert(ctx);
+  int err = X509_STORE_CTX_get_error(ctx);
+  STACK_OF(X509) *chain = X509_STORE_CTX_get1_chain(ctx);
+  out->chain = chain;
+  if (ok == 1) {
+    out->status = SMIME_CHAIN_OK;
+  } else {
+    switch (err) {
+    case X509_V_ERR_CERT_HAS_EXPIRED:
+    case X509_V_ERR_CRL_HAS_EXPIRED: out->status = SMIME_CHAIN_EXPIRED; break;
+    case X509_V_ERR_CERT_NOT_YET_VALID: out->status = SMIME_CHAIN_NOT_YET_VALID; break;
+    case X509_V_ERR_CERT_REVOKED: out->status = SMIME_CHAIN_REVOKED; break;
+    case X509_V_ERR_INVALID_PURPOSE:
+    case X509_V_ERR_KEYUSAGE_NO_DIGITAL_SIGNATURE: out->status = SMIME_CHAIN_USAGE; break;
+    default: out->status = SMIME_CHAIN_UNTRUSTED; break;
+    }
+    int depth = X509_STORE_CTX_get_error_depth(ctx);
+    X509 *at = X509_STORE_CTX_get_current_cert(ctx);
+    g_autofree char *who = NULL;
+    if (at) {
+      char buf[256];
+      X509_NAME_oneline(X509_get_subject_name(at), buf, sizeof(buf));
+      who = g_strdup(buf);
+    }
+    out->reason = g_strdup_printf("%s%s%s (depth %d)", X509_verify_cert_error_string(err),
+                                  who ? ": " : "", who ? who : "", depth);
+  }
+  X509_STORE_CTX_free(ctx);
+  ERR_clear_error();
+}
