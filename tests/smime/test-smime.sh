@@ -208,6 +208,48 @@ check_grep "good signature from Carol" "$T/err" 'good signature from Carol Examp
   openssl cms -sign -nodetach -in "$T/entity" -signer "$T/carol.pem" -inkey "$T/carol.key"; } >"$T/ossl-opaque.eml"
 check "verify an opaque message openssl signed" smime verify --ca "$T/oca.pem" "$T/ossl-opaque.eml" --out /dev/null
 
+# Expired and revoked signers, from the OpenSSL side CA (openssl ca for the
+# dates and the CRL).
+mkdir -p "$T/ocadb"
+: >"$T/ocadb/index.txt"
+echo 10 >"$T/ocadb/serial"
+printf '%s\n' "[ca]" "default_ca = d" "[d]" "database = $T/ocadb/index.txt" \
+  "new_certs_dir = $T/ocadb" "serial = $T/ocadb/serial" "default_md = sha256" \
+  "policy = p" "default_crl_days = 1" "unique_subject = no" "[p]" "commonName = supplied" >"$T/oca.cnf"
+openssl req -new -newkey rsa:2048 -nodes -keyout "$T/dave.key" -subj "/CN=Dave Example" \
+  -out "$T/dave.csr" 2>/dev/null
+sed 's/carol@/dave@/' "$T/carol.cnf" >"$T/dave.cnf"
+openssl ca -batch -config "$T/oca.cnf" -cert "$T/oca.pem" -keyfile "$T/oca.key" -in "$T/dave.csr" \
+  -out "$T/dave-old.pem" -startdate 20200101000000Z -enddate 20210101000000Z -extfile "$T/dave.cnf" \
+  -notext >/dev/null 2>&1 || bail "openssl ca failed"
+openssl ca -batch -config "$T/oca.cnf" -cert "$T/oca.pem" -keyfile "$T/oca.key" -in "$T/dave.csr" \
+  -out "$T/dave.pem" -days 5 -extfile "$T/dave.cnf" -notext >/dev/null 2>&1 || bail "openssl ca failed"
+for c in dave-old dave; do
+  { printf 'From: Dave <dave@example.org>\nTo: alice@example.org\nSubject: from dave\n'
+    openssl cms -sign -in "$T/entity" -signer "$T/$c.pem" -inkey "$T/dave.key"; } >"$T/$c.eml"
+done
+check_exit 1 "verify: an expired signer" smime verify --ca "$T/oca.pem" "$T/dave-old.eml" --out /dev/null
+check_grep "reason: expired" "$T/err" 'expired: certificate has expired'
+openssl ca -batch -config "$T/oca.cnf" -cert "$T/oca.pem" -keyfile "$T/oca.key" -revoke "$T/dave.pem" \
+  >/dev/null 2>&1 || bail "openssl ca -revoke failed"
+openssl ca -batch -config "$T/oca.cnf" -cert "$T/oca.pem" -keyfile "$T/oca.key" -gencrl \
+  -out "$T/oca.crl" >/dev/null 2>&1 || bail "openssl ca -gencrl failed"
+check "verify: good before the CRL is given" smime verify --ca "$T/oca.pem" "$T/dave.eml" --out /dev/null
+check_exit 1 "verify --crl: a revoked signer" smime verify --ca "$T/oca.pem" --crl "$T/oca.crl" "$T/dave.eml" --out /dev/null
+check_grep "reason: revoked" "$T/err" 'revoked: certificate revoked'
+check "verify --crl: carol is not revoked" smime verify --ca "$T/oca.pem" --crl "$T/oca.crl" "$T/ossl-signed.eml" --out /dev/null
+
+# --harvest and import: the store encrypt finds recipients in.
+check "verify --harvest adds Carol's certificate to the store" smime verify --harvest --ca "$T/oca.pem" "$T/ossl-signed.eml" --out /dev/null
+sed 's/^To: .*/To: Carol <carol@example.org>/' "$T/msg.eml" >"$T/carol.eml"
+check "encrypt finds carol in the store (To:)" smime encrypt --ca "$T/oca.pem" "$T/carol.eml" --out "$T/x"
+check "openssl decrypts it with carol's key" openssl cms -decrypt -in "$T/x" -recip "$T/carol.pem" -inkey "$T/carol.key" -out /dev/null
+sed 's/^To: .*/To: dave@example.org/' "$T/msg.eml" >"$T/dave-to.eml"
+check_exit 1 "dave is not in the store yet" smime encrypt --ca "$T/oca.pem" "$T/dave-to.eml" --out /dev/null
+check "smime import" smime import "$T/dave.pem"
+check "encrypt finds the imported certificate" smime encrypt --ca "$T/oca.pem" "$T/dave-to.eml" --out "$T/x"
+check "openssl decrypts it with dave's key" openssl cms -decrypt -in "$T/x" -recip "$T/dave.pem" -inkey "$T/dave.key" -out /dev/null
+
 # --- NSS (cmsutil) both ways ---------------------------------------------
 NSSDB=sql:$T/nss
 mkdir -p "$T/nss"
@@ -269,7 +311,6 @@ check "decrypt AES-256-GCM AuthEnvelopedData with RSA-OAEP (openssl-made)" smime
 body_of "$T/x" >"$T/x.body"
 if grep -q 'Hello Bob' "$T/x.body"; then ok "GCM/OAEP content"; else not_ok "GCM/OAEP content" "$T/x"; fi
 
-sed 's/^To: .*/To: Carol <carol@example.org>/' "$T/msg.eml" >"$T/carol.eml"
 check "encrypt --gcm --oaep to carol (--cert)" smime encrypt --gcm --oaep --cert "$T/carol.pem" "$T/carol.eml" --out "$T/gcm.eml"
 check_grep "authEnveloped-data" "$T/gcm.eml" 'smime-type=authEnveloped-data'
 check "openssl decrypts ours (carol's software key)" openssl cms -decrypt -in "$T/gcm.eml" -recip "$T/carol.pem" -inkey "$T/carol.key" -out "$T/x"
