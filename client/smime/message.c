@@ -127,6 +127,12 @@ SmimeMessage *smime_message_read(const char *path, GError **error)
       return NULL;
     }
   }
+  return smime_message_read_fd(fd, strcmp(path, "-") == 0 ? "the input" : path, error);
+}
+
+SmimeMessage *smime_message_read_fd(int fd, const char *name, GError **error)
+{
+  smime_mime_init();
   GMimeStream *stream = g_mime_stream_fs_new(fd); /* owns fd */
   GMimeParser *parser = g_mime_parser_new_with_stream(stream);
   g_mime_parser_set_persist_stream(parser, TRUE); /* offsets, not copies */
@@ -138,7 +144,7 @@ SmimeMessage *smime_message_read(const char *path, GError **error)
     g_object_unref(stream);
     g_set_error(error, SMIME_ERROR, SMIME_ERROR_INPUT,
                 "%s is not an RFC 5322 message (no headers or no body)",
-                strcmp(path, "-") == 0 ? "the input" : path);
+                name);
     return NULL;
   }
   SmimeMessage *m = g_new0(SmimeMessage, 1);

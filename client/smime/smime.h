@@ -48,6 +48,9 @@ void smime_mime_init(void);
 /* path "-" = stdin, spooled to an unlinked temporary file so that GMime
  * keeps only offsets, not the content, in memory. */
 SmimeMessage *smime_message_read(const char *path, GError **error);
+/* The same from a seekable fd, which the message then owns; name is for
+ * errors. */
+SmimeMessage *smime_message_read_fd(int fd, const char *name, GError **error);
 void smime_message_free(SmimeMessage *m);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(SmimeMessage, smime_message_free)
 /* The From address (lower case), or NULL. */
