@@ -64,7 +64,7 @@ CLI="$REPO/$BUILD/client/tessera"
 [ -x "$CLI" ] || fail "no CLI binary at $CLI"
 
 say "Creating a throwaway SoftHSM2 token (keys are generated on the token)..."
-tests/make-tokens.sh "$WORK/tokens" || fail "tests/make-tokens.sh"
+tests/make-tokens.sh "$WORK/tokens" --smime || fail "tests/make-tokens.sh"
 export SOFTHSM2_CONF="$WORK/tokens/softhsm2.conf"
 echo "Token '$TOKEN' holds RSA-2048 (id 01) and EC P-256 (id 03) keys with certificates."
 
@@ -143,6 +143,28 @@ verdict=$(openssl dgst -sha256 -verify "$WORK/ec.pub" -signature "$WORK/demo.p11
   "$WORK/demo.txt") || fail "openssl rejected the pkcs11-tool signature: $verdict"
 echo "pkcs11-tool asked the agent, which was logged in; openssl says: $verdict"
 
+say "An S/MIME mail from alice@example.org, signed with the key the agent picks for her address..."
+printf '%s\n' "$PIN" | tessera login tessera-smime --pin-stdin >/dev/null
+cat >"$WORK/mail.eml" <<'MAIL'
+From: Alice <alice@example.org>
+To: Bob <bob@example.org>
+Subject: Signed by the token
+Date: Tue, 01 Dec 2026 12:00:00 +0000
+MIME-Version: 1.0
+Content-Type: text/plain; charset=utf-8
+
+Hello Bob, this mail was signed through tessera-agent.
+MAIL
+TESSERA_SMIME_CA="$WORK/tokens/ca.pem" tessera smime sign --explain "$WORK/mail.eml" \
+  >"$WORK/mail.signed.eml" 2>"$WORK/smime.log" || { cat "$WORK/smime.log"; fail "tessera smime sign"; }
+grep 'chosen:' "$WORK/smime.log" | head -1
+sed -n '/^Content-Type: multipart/p' "$WORK/mail.signed.eml"
+verdict=$(openssl cms -verify -in "$WORK/mail.signed.eml" -CAfile "$WORK/tokens/ca.pem" \
+  -purpose smimesign -out /dev/null 2>&1) || fail "openssl rejected the S/MIME signature: $verdict"
+echo "openssl cms -verify says: $verdict"
+TESSERA_SMIME_CA="$WORK/tokens/ca.pem" tessera smime verify "$WORK/mail.signed.eml" >/dev/null ||
+  fail "tessera smime verify rejected its own signature"
+
 say "Logging out of '$TOKEN'..."
 tessera logout "$TOKEN"
 
@@ -197,4 +219,4 @@ wait "$AGENT_PID" || fail "the agent exited with status $? on SIGTERM"
 AGENT_PID=
 [ ! -e "$SOCKET" ] || fail "the agent left its socket behind"
 
-say "Demo finished: four signatures verified with openssl, one made through the PKCS#11 module, one by the smart card. Everything the demo made is removed."
+say "Demo finished: five signatures verified with openssl (one an S/MIME mail), one made through the PKCS#11 module, one by the smart card. Everything the demo made is removed."
