@@ -52,13 +52,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   else
     smime_verdict_clear(&v);
 
-  CMS_ContentInfo *cms = smime_read_cms_part(NULL, entity, &error);
+  BIO *content = NULL;
+  CMS_ContentInfo *cms = smime_read_cms_part(NULL, entity, &content, &error);
   if (cms) {
     const CliKeys none = { NULL, 0 };
-    if (!smime_decrypt_cms(NULL, NULL, &none, cms, sink, NULL, &error))
+    if (!smime_decrypt_cms(NULL, NULL, &none, cms, content, sink, NULL, &error))
       g_clear_error(&error);
     CMS_ContentInfo_free(cms);
+    /* What the decryption would have read. */
+    char buf[4096];
+    while (content && BIO_read(content, buf, sizeof(buf)) > 0)
+      ;
   }
+  BIO_free(content);
   g_clear_error(&error);
   BIO_free(sink);
   smime_message_free(m);

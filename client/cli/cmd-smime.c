@@ -719,12 +719,13 @@ static int cmd_smime_decrypt(const CliGlobals *g, int argc, char **argv)
   int rc = agent_open(g, &ag);
   if (rc != CLI_EXIT_OK)
     return rc;
-  cms = smime_read_cms_part(ag.libctx, g_mime_message_get_mime_part(m->msg), &error);
+  g_autoptr(BIO) content = NULL; /* the encrypted content, streamed */
+  cms = smime_read_cms_part(ag.libctx, g_mime_message_get_mime_part(m->msg), &content, &error);
   if (cms == NULL)
     return smime_report(error);
   g_autoptr(BIO) plain = smime_tmp_bio(&error);
   g_autofree char *used = NULL;
-  if (plain == NULL || !smime_decrypt_cms(ag.libctx, ag.c, &ag.keys, cms, plain, &used, &error))
+  if (plain == NULL || !smime_decrypt_cms(ag.libctx, ag.c, &ag.keys, cms, content, plain, &used, &error))
     return smime_report(error);
   if (BIO_flush(plain) != 1 || BIO_seek(plain, 0) < 0)
     return CLI_EXIT_FAILED;

@@ -24,8 +24,11 @@ static gboolean is_pkcs7_mime(GMimeObject *o)
   return g_ascii_strcasecmp(sub, "octet-stream") == 0 && name && g_str_has_suffix(name, ".p7m");
 }
 
-CMS_ContentInfo *smime_read_cms_part(OSSL_LIB_CTX *libctx, GMimeObject *entity, GError **error)
+CMS_ContentInfo *smime_read_cms_part(OSSL_LIB_CTX *libctx, GMimeObject *entity, BIO **content,
+                                     GError **error)
 {
+  if (content)
+    *content = NULL;
   if (!GMIME_IS_PART(entity) || !is_pkcs7_mime(entity)) {
     g_set_error(error, SMIME_ERROR, SMIME_ERROR_INPUT,
                 "the message is not S/MIME (its body is not application/pkcs7-mime)");
@@ -34,6 +37,12 @@ CMS_ContentInfo *smime_read_cms_part(OSSL_LIB_CTX *libctx, GMimeObject *entity, 
   g_autoptr(BIO) der = smime_part_content_bio(GMIME_PART(entity), error);
   if (der == NULL)
     return NULL;
+  if (content) {
+    CMS_ContentInfo *split = smime_split_enveloped(libctx, der, content);
+    if (split)
+      return split;
+    ERR_clear_error();
+  }
   CMS_ContentInfo *cms = CMS_ContentInfo_new_ex(libctx, NULL);
   if (cms == NULL || d2i_CMS_bio(der, &cms) == NULL) {
     CMS_ContentInfo_free(cms);
@@ -114,7 +123,8 @@ static char *describe_recipients(CMS_ContentInfo *cms)
 }
 
 gboolean smime_decrypt_cms(OSSL_LIB_CTX *libctx, tessera_client *c, const CliKeys *keys,
-                           CMS_ContentInfo *cms, BIO *out, char **used_key, GError **error)
+                           CMS_ContentInfo *cms, BIO *dcont, BIO *out, char **used_key,
+                           GError **error)
 {
   int type = OBJ_obj2nid(CMS_get0_type(cms));
   if (type != NID_pkcs7_enveloped && type != NID_id_smime_ct_authEnvelopedData) {
@@ -145,7 +155,7 @@ gboolean smime_decrypt_cms(OSSL_LIB_CTX *libctx, tessera_client *c, const CliKey
         continue;
       }
       EVP_PKEY *pkey = tessera_ossl_key(libctx, c, k);
-      gboolean ok = pkey && CMS_decrypt(cms, pkey, cert, NULL, out,
+      gboolean ok = pkey && CMS_decrypt(cms, pkey, cert, dcont, out,
                                         CMS_BINARY | CMS_DEBUG_DECRYPT) == 1;
       EVP_PKEY_free(pkey);
       X509_free(cert);

@@ -172,9 +172,20 @@ gboolean smime_encrypt_entity(const SmimeEncryptOptions *o, BIO *entity, BIO *ou
 /* Finds the key among keys whose certificate a RecipientInfo names and
  * decrypts through the agent; writes the content to out. */
 gboolean smime_decrypt_cms(OSSL_LIB_CTX *libctx, tessera_client *c, const CliKeys *keys,
-                           CMS_ContentInfo *cms, BIO *out, char **used_key, GError **error);
-/* The enveloped CMS of an application/pkcs7-mime entity. */
-CMS_ContentInfo *smime_read_cms_part(OSSL_LIB_CTX *libctx, GMimeObject *entity, GError **error);
+                           CMS_ContentInfo *cms, BIO *dcont, BIO *out, char **used_key,
+                           GError **error);
+/* The CMS of an application/pkcs7-mime entity. With content non-NULL, an
+ * EnvelopedData or AuthEnvelopedData comes without its encrypted content,
+ * which *content then streams (bounded memory; see ber.c); *content stays
+ * NULL for other CMS types, read whole. */
+CMS_ContentInfo *smime_read_cms_part(OSSL_LIB_CTX *libctx, GMimeObject *entity, BIO **content,
+                                     GError **error);
+
+/* ---- ber.c ---- */
+
+/* der: a file BIO. NULL (nothing queued) when it is not an EnvelopedData or
+ * AuthEnvelopedData with content that can be split off. */
+CMS_ContentInfo *smime_split_enveloped(OSSL_LIB_CTX *libctx, BIO *der, BIO **content);
 
 /* ---- verify.c ---- */
 

@@ -173,7 +173,7 @@ gboolean smime_verify_message(OSSL_LIB_CTX *libctx, SmimeMessage *m, X509_STORE 
     }
   } else if (GMIME_IS_PART(entity) && is_signed_data(entity)) {
     GError *local = NULL;
-    cms = smime_read_cms_part(libctx, entity, &local);
+    cms = smime_read_cms_part(libctx, entity, NULL, &local);
     if (cms == NULL) {
       gboolean not_smime = strstr(local->message, "not S/MIME") != NULL;
       v->code = not_smime ? SMIME_VERDICT_NOT_SIGNED : SMIME_VERDICT_MALFORMED;

@@ -393,11 +393,45 @@ check_exit 1 "--key of an unknown key" smime sign --key no-such-key "$T/msg.eml"
 sed 's/boundary="----/boundary="XX/' "$T/signed.eml" >"$T/broken-mime.eml"
 check_exit 1 "malformed MIME (boundary does not match)" smime verify "$T/broken-mime.eml" --out /dev/null
 
-# --- big message streams ------------------------------------------------------
+# --- big messages stream: memory stays bounded -----------------------------
 { sed '/^$/q' "$T/msg.eml" | sed 's/8bit/base64/'
-  head -c 20000000 /dev/zero | base64; } >"$T/big.eml"
-check "sign a 20 MB message" sh -c "'$TESSERA_CLI' smime sign '$T/big.eml' >'$T/big-signed.eml'"
+  head -c 60000000 /dev/zero | base64; } >"$T/big.eml"
+# max_rss_kb COMMAND...: runs it (output to $T/out) and prints its peak RSS,
+# or nothing when GNU time is missing.
+max_rss_kb() {
+  if [ -x /usr/bin/time ]; then
+    /usr/bin/time -f '%M' -o "$T/rss" "$@" >"$T/out" 2>"$T/err" && cat "$T/rss"
+  else
+    "$@" >"$T/out" 2>"$T/err" && echo 0
+  fi
+}
+# Sanitizer builds keep freed memory in quarantine: no bound to check there.
+MEMCHECK=true
+if ldd "$TESSERA_CLI" 2>/dev/null | grep -q 'libasan'; then MEMCHECK=false; fi
+bounded() { # bounded DESCRIPTION COMMAND...: succeeds with a peak RSS under 64 MB
+  desc=$1
+  shift
+  if ! rss=$(max_rss_kb "$@"); then not_ok "$desc" "$T/err"; return; fi
+  if $MEMCHECK && [ "${rss:-0}" -gt 65536 ]; then
+    echo "peak RSS ${rss} KB for an 80 MB message" >"$T/err"
+    not_ok "$desc" "$T/err"
+  else
+    ok "$desc (peak RSS ${rss:-?} KB)"
+  fi
+}
+bounded "sign an 80 MB message" "$TESSERA_CLI" smime sign "$T/big.eml" --out "$T/big-signed.eml"
 check "openssl verifies the big one" openssl cms -verify -in "$T/big-signed.eml" -CAfile "$CA" -out /dev/null
-check "verify the big one" smime verify "$T/big-signed.eml" --out /dev/null
+bounded "verify it" "$TESSERA_CLI" smime verify "$T/big-signed.eml" --out /dev/null
+bounded "encrypt it" "$TESSERA_CLI" smime encrypt --cert "$T/bob-ec.pem" "$T/big.eml" --out "$T/big-enc.eml"
+bounded "decrypt it (the content streams as detached content)" "$TESSERA_CLI" smime decrypt "$T/big-enc.eml" --out "$T/big-dec.eml"
+if sed 1,7d "$T/big-dec.eml" | cmp -s - "$(sed 1,7d "$T/big.eml" >"$T/big.body"; echo "$T/big.body")"; then
+  ok "the big message decrypts to itself"
+else not_ok "the big message decrypts to itself"; fi
+bounded "encrypt --gcm it" "$TESSERA_CLI" smime encrypt --gcm --cert "$T/bob-ec.pem" "$T/big.eml" --out "$T/big-gcm.eml"
+bounded "decrypt the GCM one" "$TESSERA_CLI" smime decrypt "$T/big-gcm.eml" --out /dev/null
+# A changed byte in the middle of AES-GCM ciphertext: the tag check fails,
+# and nothing is written.
+sed '200000s/^./A/;200000s/^AA/BA/' "$T/big-gcm.eml" >"$T/big-gcm-bad.eml"
+check_exit 1 "tampered AES-GCM ciphertext fails" smime decrypt "$T/big-gcm-bad.eml" --out "$T/x"
 
 tap_done
