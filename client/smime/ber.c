@@ -238,7 +238,14 @@ static const guint8 oid_enveloped[] = { 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7
 static const guint8 oid_auth_enveloped[] = { 0x06, 0x0b, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d,
                                              0x01, 0x09, 0x10, 0x01, 0x17 };
 
-CMS_ContentInfo *smime_split_enveloped(OSSL_LIB_CTX *libctx, BIO *der, BIO **content)
+static const guint8 oid_signed[] = { 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02 };
+
+static gboolean oid_is(const GByteArray *oid, const guint8 *want, size_t len)
+{
+  return oid->len == len && memcmp(oid->data, want, len) == 0;
+}
+
+CMS_ContentInfo *smime_split_content(OSSL_LIB_CTX *libctx, BIO *der, BIO **content)
 {
   *content = NULL;
   Src s = { -1, 0 };
@@ -254,9 +261,13 @@ CMS_ContentInfo *smime_split_enveloped(OSSL_LIB_CTX *libctx, BIO *der, BIO **con
   g_autoptr(GByteArray) after = g_byte_array_new();  /* what follows the content info */
   if (!read_tl(&s, &pos, &tag, &indef, &len) || tag != 0x30 || !copy_element(&s, &pos, oid))
     return NULL;
-  if (!(oid->len == sizeof(oid_enveloped) && memcmp(oid->data, oid_enveloped, oid->len) == 0) &&
-      !(oid->len == sizeof(oid_auth_enveloped) &&
-        memcmp(oid->data, oid_auth_enveloped, oid->len) == 0))
+  /* SignedData: encapContentInfo { eContentType, [0] { OCTET STRING } };
+   * (Auth)EnvelopedData: (auth)encryptedContentInfo { contentType,
+   * algorithm, [0] IMPLICIT OCTET STRING }. Either after the first SET
+   * (digestAlgorithms / recipientInfos). */
+  gboolean is_signed = oid_is(oid, oid_signed, sizeof(oid_signed));
+  if (!is_signed && !oid_is(oid, oid_enveloped, sizeof(oid_enveloped)) &&
+      !oid_is(oid, oid_auth_enveloped, sizeof(oid_auth_enveloped)))
     return NULL;
   if (!read_tl(&s, &pos, &tag, &indef, &len) || tag != 0xa0)
     return NULL;
@@ -281,13 +292,21 @@ CMS_ContentInfo *smime_split_enveloped(OSSL_LIB_CTX *libctx, BIO *der, BIO **con
       gboolean eci_indef = indef;
       off_t eci_end = indef ? -1 : at + (off_t)len;
       pos = at;
-      if (!copy_element(&s, &pos, eci) || !copy_element(&s, &pos, eci))
-        goto fail; /* contentType, contentEncryptionAlgorithm */
+      if (!copy_element(&s, &pos, eci) || (!is_signed && !copy_element(&s, &pos, eci)))
+        goto fail; /* contentType (and contentEncryptionAlgorithm) */
       off_t c = pos;
       if ((eci_end >= 0 && c >= eci_end) || (eci_end < 0 && at_eoc(&s, c)))
         goto fail; /* already detached */
+      gboolean wrap_indef = FALSE;
+      if (is_signed) { /* [0] EXPLICIT around the OCTET STRING */
+        if (!read_tl(&s, &c, &tag, &wrap_indef, &len) || tag != 0xa0)
+          goto fail;
+      }
+      off_t elem = c; /* the content's own header */
       if (!read_tl(&s, &c, &tag, &indef, &len))
         goto fail;
+      if (is_signed && (tag == 0x04 || tag == 0x24))
+        tag = tag == 0x04 ? 0x80 : 0xa0; /* the same content, universal tag */
       if (tag == 0x80) {
         st->pos = c;
         st->left = len;
@@ -298,10 +317,16 @@ CMS_ContentInfo *smime_split_enveloped(OSSL_LIB_CTX *libctx, BIO *der, BIO **con
         st->chunked = TRUE;
         st->pos = c;
         st->end = indef ? -1 : c + (off_t)len;
+        pos = elem;
         if (!skip_element(&s, &pos, 0))
           goto fail;
       } else {
         goto fail;
+      }
+      if (wrap_indef) {
+        if (!at_eoc(&s, pos))
+          goto fail;
+        pos += 2;
       }
       if (eci_indef) {
         if (!at_eoc(&s, pos))

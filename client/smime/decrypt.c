@@ -38,7 +38,7 @@ CMS_ContentInfo *smime_read_cms_part(OSSL_LIB_CTX *libctx, GMimeObject *entity, 
   if (der == NULL)
     return NULL;
   if (content) {
-    CMS_ContentInfo *split = smime_split_enveloped(libctx, der, content);
+    CMS_ContentInfo *split = smime_split_content(libctx, der, content);
     if (split)
       return split;
     ERR_clear_error();

@@ -174,18 +174,20 @@ gboolean smime_encrypt_entity(const SmimeEncryptOptions *o, BIO *entity, BIO *ou
 gboolean smime_decrypt_cms(OSSL_LIB_CTX *libctx, tessera_client *c, const CliKeys *keys,
                            CMS_ContentInfo *cms, BIO *dcont, BIO *out, char **used_key,
                            GError **error);
-/* The CMS of an application/pkcs7-mime entity. With content non-NULL, an
- * EnvelopedData or AuthEnvelopedData comes without its encrypted content,
+/* The CMS of an application/pkcs7-mime entity. With content non-NULL, a
+ * SignedData, EnvelopedData or AuthEnvelopedData comes without its content,
  * which *content then streams (bounded memory; see ber.c); *content stays
- * NULL for other CMS types, read whole. */
+ * NULL when the CMS was read whole. */
 CMS_ContentInfo *smime_read_cms_part(OSSL_LIB_CTX *libctx, GMimeObject *entity, BIO **content,
                                      GError **error);
 
 /* ---- ber.c ---- */
 
-/* der: a file BIO. NULL (nothing queued) when it is not an EnvelopedData or
- * AuthEnvelopedData with content that can be split off. */
-CMS_ContentInfo *smime_split_enveloped(OSSL_LIB_CTX *libctx, BIO *der, BIO **content);
+/* der: a file BIO. A SignedData, EnvelopedData or AuthEnvelopedData
+ * without its (encapsulated or encrypted) content, which *content streams
+ * from the file; NULL (nothing queued) when der is none of these or has no
+ * content to split off. */
+CMS_ContentInfo *smime_split_content(OSSL_LIB_CTX *libctx, BIO *der, BIO **content);
 
 /* ---- verify.c ---- */
 

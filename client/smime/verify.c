@@ -139,6 +139,7 @@ gboolean smime_verify_message(OSSL_LIB_CTX *libctx, SmimeMessage *m, X509_STORE 
   GMimeObject *entity = g_mime_message_get_mime_part(m->msg);
   g_autoptr(CMS_ContentInfo) cms = NULL;
   g_autoptr(BIO) signed_entity = NULL; /* what goes to content */
+  g_autoptr(BIO) econtent = NULL;      /* opaque: the content, streamed (ber.c) */
   int ok;
   ERR_clear_error();
   if (GMIME_IS_MULTIPART_SIGNED(entity)) {
@@ -173,7 +174,7 @@ gboolean smime_verify_message(OSSL_LIB_CTX *libctx, SmimeMessage *m, X509_STORE 
     }
   } else if (GMIME_IS_PART(entity) && is_signed_data(entity)) {
     GError *local = NULL;
-    cms = smime_read_cms_part(libctx, entity, NULL, &local);
+    cms = smime_read_cms_part(libctx, entity, &econtent, &local);
     if (cms == NULL) {
       gboolean not_smime = strstr(local->message, "not S/MIME") != NULL;
       v->code = not_smime ? SMIME_VERDICT_NOT_SIGNED : SMIME_VERDICT_MALFORMED;
@@ -190,7 +191,8 @@ gboolean smime_verify_message(OSSL_LIB_CTX *libctx, SmimeMessage *m, X509_STORE 
     v->opaque = TRUE;
     if (!(signed_entity = smime_tmp_bio(error)))
       return FALSE;
-    ok = CMS_verify(cms, NULL, NULL, NULL, signed_entity, CMS_BINARY | CMS_NO_SIGNER_CERT_VERIFY);
+    ok = CMS_verify(cms, NULL, NULL, econtent, signed_entity,
+                    CMS_BINARY | CMS_NO_SIGNER_CERT_VERIFY);
     if (BIO_flush(signed_entity) != 1 || BIO_seek(signed_entity, 0) < 0) {
       g_set_error(error, SMIME_ERROR, SMIME_ERROR_INPUT, "cannot rewind a temporary file");
       return FALSE;

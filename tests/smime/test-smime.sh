@@ -422,6 +422,9 @@ bounded() { # bounded DESCRIPTION COMMAND...: succeeds with a peak RSS under 64 
 bounded "sign an 80 MB message" "$TESSERA_CLI" smime sign "$T/big.eml" --out "$T/big-signed.eml"
 check "openssl verifies the big one" openssl cms -verify -in "$T/big-signed.eml" -CAfile "$CA" -out /dev/null
 bounded "verify it" "$TESSERA_CLI" smime verify "$T/big-signed.eml" --out /dev/null
+bounded "sign it --opaque" "$TESSERA_CLI" smime sign --opaque "$T/big.eml" --out "$T/big-opaque.eml"
+bounded "verify the opaque one (the content streams as detached content)" "$TESSERA_CLI" smime verify "$T/big-opaque.eml" --out "$T/big-opaque-content.eml"
+check "openssl verifies the big opaque one" openssl cms -verify -in "$T/big-opaque.eml" -CAfile "$CA" -out /dev/null
 bounded "encrypt it" "$TESSERA_CLI" smime encrypt --cert "$T/bob-ec.pem" "$T/big.eml" --out "$T/big-enc.eml"
 bounded "decrypt it (the content streams as detached content)" "$TESSERA_CLI" smime decrypt "$T/big-enc.eml" --out "$T/big-dec.eml"
 if sed 1,7d "$T/big-dec.eml" | cmp -s - "$(sed 1,7d "$T/big.eml" >"$T/big.body"; echo "$T/big.body")"; then
