@@ -87,6 +87,10 @@ set record = ""
 set charset = utf-8
 set send_charset = "us-ascii:utf-8"
 RC
+mutt -n -F "$T/muttrc" -Q sendmail >"$T/q" 2>"$T/q.err"
+if [ -s "$T/q.err" ]; then not_ok "the shipped muttrc loads without errors" "$T/q.err"; else
+  ok "the shipped muttrc loads without errors"; fi
+check_grep "\$sendmail is tessera-mutt-sendmail" "$T/q" "^sendmail=\"$MUTT_CONTRIB/tessera-mutt-sendmail -oem -oi\"\$"
 # send SUBJECT RCPT [MUTT-ARGS...]: mutt in batch mode, the body from $T/body
 send() {
   subject=$1 rcpt=$2
