@@ -346,6 +346,11 @@ check "and verify the inner signature" smime verify "$T/se-dec.eml" --out "$T/se
 check_grep "inner: good signature" "$T/err" 'good signature from alice-sign'
 check "openssl decrypts+verifies sign-encrypt? (decrypt via tessera, verify via openssl)" openssl cms -verify -in "$T/se-dec.eml" -CAfile "$CA" -out /dev/null
 
+check "sign-encrypt --opaque --gcm to carol" smime sign-encrypt --opaque --gcm --cert "$T/carol.pem" "$T/carol.eml" --out "$T/se2.eml"
+check "openssl decrypts it with carol's key" openssl cms -decrypt -in "$T/se2.eml" -recip "$T/carol.pem" -inkey "$T/carol.key" -out "$T/se2-dec.eml"
+check "and openssl verifies the inner opaque signature" openssl cms -verify -in "$T/se2-dec.eml" -CAfile "$CA" -out "$T/x"
+check_grep "inner content" "$T/x" 'Hello Bob =E2=80=94'
+
 # --- third-party samples: decrypt through the agent, verify ----------------
 TBS=$TB/smime
 check "Thunderbird alice.env.eml (RSA v1.5, AES-128) decrypts with Bob's key on the token" smime decrypt "$TBS/alice.env.eml" --out "$T/x"
