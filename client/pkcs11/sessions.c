@@ -206,6 +206,11 @@ static void note_login(const char *token, bool logged_in)
 {
   if (p11_enter() != CKR_OK)
     return;
+  /* A login shows private objects (and flags such as
+   * CKA_ALWAYS_AUTHENTICATE that only they carry): the agent read them
+   * before it answered, so the next call asks for the list again rather
+   * than wait for the event. */
+  p11_state.stale = true;
   for (size_t i = 0; i < p11_state.n_slots; i++) {
     p11_slot *s = &p11_state.slots[i];
     if (s->known && strcmp(s->token_id, token) == 0) {
