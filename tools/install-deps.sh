@@ -11,7 +11,7 @@ set -euo pipefail
 # reader for the virtual PIV card, OpenLDAP's libldap for recipients'
 # certificates with slapd and its clients for a throwaway directory in the
 # tests, GMime for S/MIME messages, mutt for the mutt S/MIME test; llvm brings llvm-symbolizer for
-# readable sanitizer stack traces.
+# readable sanitizer stack traces; GNU time for peak RSS in the benchmarks.
 PACKAGES=(
   meson ninja-build pkg-config gcc clang libclang-rt-14-dev llvm
   libglib2.0-dev libp11-kit-dev p11-kit libssl-dev openssl libgmime-3.0-dev
@@ -21,7 +21,7 @@ PACKAGES=(
   libldap2-dev slapd ldap-utils
   mutt
   udev systemd
-  util-linux python3 procps xxd
+  util-linux python3 procps xxd time
 )
 
 # One stamp per boot: a new boot may have stale package lists, the same boot
