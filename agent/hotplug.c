@@ -28,6 +28,23 @@ static GPtrArray *opening;   /* main loop only: "label\nserial" being opened */
  * applied; a card seen there again may be another session's worth of
  * card (pulled and put back between two scans) and is attached anew */
 static GHashTable *churned;
+/* main loop only: readers PC/SC reported gone (unplugged, or pcscd
+ * stopped) and not back since. A module may still show a card in one:
+ * OpenSC's first call after pcscd went down can meet the closing socket
+ * and get an error it does not take for "no service" (e.g.
+ * SCARD_W_SECURITY_VIOLATION); it then keeps the cards it knew until a
+ * later call finds pcscd gone. Such a slot is not believed, and the
+ * modules are asked again, backing off, until they agree with PC/SC. */
+static GHashTable *gone;
+/* main loop only: "module slot" -> reader, as the slot was last described.
+ * In that same moment OpenSC fails C_GetSlotInfo, and the slot must still
+ * be known as the gone reader's. */
+static GHashTable *slot_readers;
+static guint recheck_source;
+static guint recheck_tries;
+#define RECHECK_FIRST_MS 100
+#define RECHECK_MAX_MS 5000
+#define RECHECK_TRIES 12
 
 static void task_free(Task *t)
 {
@@ -45,6 +62,28 @@ static gboolean same_card(const TesseraToken *t, const ModuleSlot *s)
 {
   return t->module == s->module && strcmp(t->label, s->label) == 0 &&
          strcmp(t->serial, s->serial) == 0;
+}
+
+static gboolean in_gone_reader(const ModuleSlot *s)
+{
+  return s->reader[0] != '\0' && g_hash_table_contains(gone, s->reader);
+}
+
+/* Fills in the reader of a slot whose description could not be read from
+ * what it was before, and notes it otherwise. */
+static void know_reader(ModuleSlot *s)
+{
+  char *key = g_strdup_printf("%p %lu", (void *)s->module, (unsigned long)s->slot);
+  if (s->reader[0] != '\0') {
+    g_hash_table_replace(slot_readers, key, g_strdup(s->reader));
+    return;
+  }
+  const char *was = g_hash_table_lookup(slot_readers, key);
+  if (was != NULL) {
+    g_free(s->reader);
+    s->reader = g_strdup(was);
+  }
+  g_free(key);
 }
 
 static gboolean module_failed(GPtrArray *failed, CK_FUNCTION_LIST *module)
@@ -89,6 +128,29 @@ static void expect_present(TesseraToken *t, const ModuleSlot *where)
   t->expected_reader = g_strdup(where->reader);
 }
 
+static void schedule_scan(void);
+
+static gboolean recheck(gpointer data)
+{
+  recheck_source = 0;
+  schedule_scan();
+  return G_SOURCE_REMOVE;
+}
+
+/* A scan showed a card in a reader PC/SC says is gone: ask again later
+ * (0.1 s, 0.2 s, ... 5 s; about half a minute in all). */
+static void schedule_recheck(void)
+{
+  if (recheck_source != 0 || recheck_tries > RECHECK_TRIES)
+    return;
+  if (recheck_tries++ == RECHECK_TRIES) {
+    g_message("a module still shows cards in readers PC/SC says are gone; they stay absent");
+    return;
+  }
+  guint ms = MIN(RECHECK_FIRST_MS << MIN(recheck_tries - 1, 6u), RECHECK_MAX_MS);
+  recheck_source = g_timeout_add(ms, recheck, NULL);
+}
+
 /* ---- results on the main loop ---- */
 
 typedef struct {
@@ -108,6 +170,23 @@ static gboolean apply_scan(gpointer data)
   ScanResult *r = data;
   if (scanner == NULL) /* shutting down */
     return G_SOURCE_REMOVE;
+  /* What a module shows in a reader that is gone is what it saw last,
+   * not what is there: such slots are left out. */
+  gboolean stale = FALSE;
+  for (guint j = r->seen->len; j-- > 0;) {
+    ModuleSlot *s = r->seen->pdata[j];
+    know_reader(s);
+    if (!in_gone_reader(s))
+      continue;
+    g_debug("%s still shows '%s' in '%s', which is gone: asking again", s->module_path, s->label,
+            s->reader);
+    g_ptr_array_remove_index(r->seen, j);
+    stale = TRUE;
+  }
+  if (stale)
+    schedule_recheck();
+  else
+    recheck_tries = 0;
   GPtrArray *tokens = registry_tokens();
   for (guint i = 0; i < tokens->len; i++) {
     TesseraToken *t = tokens->pdata[i];
@@ -234,6 +313,10 @@ static void on_pcsc_event(const PcscEvent *e, gpointer data)
   g_debug("PC/SC: %s: %s", tproto_event_name(kinds[e->kind]), e->reader);
   if (e->kind == PCSC_CARD_REMOVED)
     g_hash_table_add(churned, g_strdup(e->reader));
+  if (e->kind == PCSC_READER_REMOVED)
+    g_hash_table_add(gone, g_strdup(e->reader));
+  if (e->kind == PCSC_READER_ADDED)
+    g_hash_table_remove(gone, e->reader);
   events_reader(kinds[e->kind], e->reader);
   schedule_scan();
 }
@@ -242,6 +325,9 @@ void hotplug_start(void)
 {
   opening = g_ptr_array_new_with_free_func(g_free);
   churned = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+  gone = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+  slot_readers = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+  recheck_tries = 0;
   scanner = g_thread_pool_new(run_task, NULL, 1, TRUE, NULL);
   pcsc_watch_start(on_pcsc_event, NULL);
 }
@@ -257,6 +343,9 @@ void hotplug_stop(void)
     g_thread_pool_free(pool, FALSE, TRUE);
   g_clear_pointer(&opening, g_ptr_array_unref);
   g_clear_pointer(&churned, g_hash_table_unref);
+  g_clear_handle_id(&recheck_source, g_source_remove);
+  g_clear_pointer(&gone, g_hash_table_unref);
+  g_clear_pointer(&slot_readers, g_hash_table_unref);
 }
 
 /* ---- results from the workers ---- */

@@ -159,6 +159,7 @@ check "sign with the EC card's 9A (logged in)" tessera sign "$EC_9A" --in "$T/ms
 before_reset=$(getpins)
 check "another program resets the EC card" opensc-tool -r 1 --reset cold
 answers "pin 123456"
+rm -f "$T/sig" # the one from before the reset would verify too
 check "the agent notices the lost login and signs after a new PIN dialog" \
   tessera sign "$EC_9A" --in "$T/msg" --out "$T/sig"
 check "openssl verifies it" verify "$T/ec/9a.pem" "$T/sig" "$T/msg"
@@ -242,9 +243,10 @@ check "the keys are back again" wait_keys 8
 # --- pcscd stops and comes back --------------------------------------------------------
 stop_pcscd
 check "without pcscd the keys are unavailable" wait_keys 0
-start_pcscd "$T/pcscd" 2>>"$T/pcscd.err"
+check "pcscd starts again" start_pcscd "$T/pcscd"
 check "pcscd is back: the agent finds the cards without a restart" wait_keys 8
 answers "pin 123456"
+rm -f "$T/sig"
 check "and signs with them" tessera sign "$RSA_9A" --in "$T/msg" --out "$T/sig"
 check "openssl verifies it" verify "$T/rsa/9a.pem" "$T/sig" "$T/msg"
 
