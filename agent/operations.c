@@ -144,11 +144,51 @@ typedef CK_RV (*InitFn)(CK_SESSION_HANDLE, CK_MECHANISM_PTR, CK_OBJECT_HANDLE);
 typedef CK_RV (*RunFn)(CK_SESSION_HANDLE, CK_BYTE_PTR, CK_ULONG, CK_BYTE_PTR, CK_ULONG_PTR);
 
 /* What to ask a token that refuses a mechanism or its parameters, and
- * how the agent turns that output into the answer (FALSE: it cannot). */
+ * how the agent turns that output into the answer (FALSE: it cannot).
+ * after_run: also when the token accepted the parameters at init and then
+ * failed the operation itself (see retry_after_run). */
 typedef struct {
   CK_MECHANISM mech;
   gboolean (*finish)(const TesseraJob *job, CK_BYTE *out, CK_ULONG *out_len);
+  gboolean after_run;
 } Fallback;
+
+/* The single-part call and the agent's own part of the answer. */
+static CK_RV run_and_finish(TesseraToken *token, TesseraJob *job, RunFn run,
+                            gboolean (*finish)(const TesseraJob *, CK_BYTE *, CK_ULONG *),
+                            CK_BYTE *out, CK_ULONG *out_len)
+{
+  CK_RV rv = run(token->session, job->data, job->data_len, out, out_len);
+  /* SoftHSM answers a padding failure with CKR_GENERAL_ERROR: once init
+   * accepted key and parameters, that can only be the ciphertext. */
+  if (rv == CKR_GENERAL_ERROR && job->kind == JOB_DECRYPT)
+    rv = CKR_ENCRYPTED_DATA_INVALID;
+  /* The agent's own padding check fails as the token's would. */
+  if (rv == CKR_OK && finish != NULL && !finish(job, out, out_len))
+    rv = CKR_ENCRYPTED_DATA_INVALID;
+  return rv;
+}
+
+/* Whether a failed single-part call is worth one more try through the
+ * fallback: a token may accept parameters at init that it cannot do
+ * (SoftHSM 2.6.1 takes an OAEP label and then fails C_Decrypt with
+ * CKR_GENERAL_ERROR). Never for a key that needs its PIN for each
+ * operation: a second try would need the PIN again. */
+static gboolean retry_after_run(const TesseraJob *job, const Fallback *fallback, CK_RV rv)
+{
+  if (fallback == NULL || !fallback->after_run || (job->key->flags & TPROTO_KEY_ALWAYS_AUTH))
+    return FALSE;
+  switch (rv) {
+  case CKR_MECHANISM_INVALID:
+  case CKR_MECHANISM_PARAM_INVALID:
+  case CKR_ARGUMENTS_BAD:
+  case CKR_FUNCTION_FAILED:
+  case CKR_ENCRYPTED_DATA_INVALID: /* and CKR_GENERAL_ERROR, see run_and_finish */
+    return TRUE;
+  default:
+    return FALSE;
+  }
+}
 
 static Attempt run_single_part(TesseraToken *token, TesseraJob *job, CK_MECHANISM *mech,
                                Fallback *fallback, InitFn init, const char *init_name,
@@ -197,14 +237,20 @@ static Attempt run_single_part(TesseraToken *token, TesseraJob *job, CK_MECHANIS
     tproto_wipe(out, sizeof(out));
     return ATTEMPT_DONE;
   }
-  rv = run(token->session, job->data, job->data_len, out, &out_len);
-  /* SoftHSM answers a padding failure with CKR_GENERAL_ERROR: once init
-   * accepted key and parameters, that can only be the ciphertext. */
-  if (rv == CKR_GENERAL_ERROR && job->kind == JOB_DECRYPT)
-    rv = CKR_ENCRYPTED_DATA_INVALID;
-  /* The agent's own padding check fails as the token's would. */
-  if (rv == CKR_OK && finish != NULL && !finish(job, out, &out_len))
-    rv = CKR_ENCRYPTED_DATA_INVALID;
+  rv = run_and_finish(token, job, run, finish, out, &out_len);
+  if (rv != CKR_OK && finish == NULL && retry_after_run(job, fallback, rv)) {
+    /* The failed call ended the operation: the fallback needs its own
+     * init. If the fallback cannot start, the token's error stands; if
+     * the agent's padding check fails too, the ciphertext is bad. */
+    tproto_wipe(out, sizeof(out));
+    CK_RV fallback_rv = init(token->session, &fallback->mech, h);
+    if (fallback_rv == CKR_OK) {
+      out_len = sizeof(out);
+      rv = run_and_finish(token, job, run, fallback->finish, out, &out_len);
+    } else if (fallback_rv == CKR_USER_NOT_LOGGED_IN) {
+      rv = fallback_rv;
+    }
+  }
   Attempt result = ATTEMPT_DONE;
   if (rv == CKR_OK)
     tessera_job_reply_data(job, out, out_len);
@@ -266,8 +312,10 @@ static Attempt attempt_decrypt(TesseraToken *token, TesseraJob *job)
   CK_RSA_PKCS_OAEP_PARAMS oaep;
   /* Many tokens do OAEP with SHA-1 only, many cards raw RSA only: then
    * the card decrypts raw and the agent removes the padding. */
-  Fallback raw = { { CKM_RSA_X_509, NULL, 0 }, oaep_unpad };
+  Fallback raw = { { CKM_RSA_X_509, NULL, 0 }, oaep_unpad, FALSE };
   if (job->mech == TPROTO_MECH_RSA_OAEP) {
+    /* Some tokens take a label at init that they cannot use. */
+    raw.after_run = job->label_len > 0;
     hash_params(job, &oaep.hashAlg, &oaep.mgf);
     oaep.source = CKZ_DATA_SPECIFIED;
     oaep.pSourceData = job->label_len ? job->label : NULL;

@@ -273,8 +273,9 @@ static void test_decrypt_rsa(void)
 }
 
 /* SoftHSM 2.6 does OAEP with SHA-1 only: these are decrypted raw on the
- * token, the agent removing the padding. (Not SHA-1 with a label: SoftHSM
- * 2.6.1 accepts the parameters, then fails to decrypt.) */
+ * token, the agent removing the padding. SHA-1 with a label: SoftHSM 2.6.1
+ * accepts the parameters at C_DecryptInit, then fails C_Decrypt
+ * (CKR_GENERAL_ERROR); the agent tries once more raw. */
 static const struct {
   uint8_t hash, mgf_hash;
   const char *label; /* with a NUL inside: the label is bytes */
@@ -285,6 +286,8 @@ static const struct {
   { TPROTO_HASH_SHA384, TPROTO_HASH_SHA384, NULL, 0 },
   { TPROTO_HASH_SHA512, TPROTO_HASH_SHA512, "l", 1 },
   { TPROTO_HASH_SHA256, TPROTO_HASH_SHA1, NULL, 0 },
+  { TPROTO_HASH_SHA1, TPROTO_HASH_SHA1, "tessera\0label", 13 },
+  { TPROTO_HASH_SHA1, TPROTO_HASH_SHA1, "l", 1 },
 };
 
 static void test_decrypt_oaep(void)
@@ -353,6 +356,10 @@ static void test_decrypt_oaep_rejected(void)
   g_autoptr(GBytes) ct = rsa_encrypt_full("rsa2048", TPROTO_MECH_RSA_OAEP, TPROTO_HASH_SHA256,
                                           TPROTO_HASH_SHA256, "a", 1, "x");
   g_autoptr(GBytes) tampered = tamper(ct);
+  /* SHA-1 with a label: the token's OAEP fails, then the raw retry. */
+  g_autoptr(GBytes) ct1 = rsa_encrypt_full("rsa2048", TPROTO_MECH_RSA_OAEP, TPROTO_HASH_SHA1,
+                                           TPROTO_HASH_SHA1, "a", 1, "x");
+  g_autoptr(GBytes) tampered1 = tamper(ct1);
   const struct {
     uint8_t hash;
     const char *label;
@@ -362,6 +369,8 @@ static void test_decrypt_oaep_rejected(void)
     { TPROTO_HASH_SHA256, "b", ct },       /* another label */
     { TPROTO_HASH_SHA256, NULL, ct },      /* no label */
     { TPROTO_HASH_SHA384, "a", ct },       /* another hash */
+    { TPROTO_HASH_SHA1, "b", ct1 },        /* SHA-1: another label */
+    { TPROTO_HASH_SHA1, "a", tampered1 },  /* SHA-1 with a label: corrupt */
   };
   for (size_t i = 0; i < G_N_ELEMENTS(wrong); i++) {
     g_autofree char *msg = NULL;
