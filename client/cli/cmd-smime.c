@@ -28,7 +28,12 @@ typedef struct {
   gboolean gcm, oaep, allow_partial;
   char *store_dir, *ldap_uri, *ldap_base;
   /* verify */
-  gboolean harvest;
+  gboolean harvest, status_line;
+  char *signature;
+  /* bare entities and DER CMS, for mail programs' hooks */
+  char *signer, *inform, *outform;
+  gboolean der; /* --inform / --outform DER */
+  char **extra; /* encrypt --outform DER: recipient certificate files after FILE */
 } SmimeArgs;
 
 static void args_clear(SmimeArgs *a)
@@ -36,6 +41,8 @@ static void args_clear(SmimeArgs *a)
   g_free(a->in), g_free(a->out), g_free(a->from), g_free(a->key), g_free(a->hash);
   g_strfreev(a->ca), g_strfreev(a->crl), g_strfreev(a->certs);
   g_free(a->store_dir), g_free(a->ldap_uri), g_free(a->ldap_base);
+  g_free(a->signature), g_free(a->signer), g_free(a->inform), g_free(a->outform);
+  g_strfreev(a->extra);
 }
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(SmimeArgs, args_clear)
 
@@ -54,9 +61,17 @@ G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(SmimeArgs, args_clear)
     "and why each was taken or refused", NULL }
 #define OPT_FROM                                                                                 \
   { "from", 0, 0, G_OPTION_ARG_STRING, &a->from, "the sender's address (default: From)", "ADDR" }
+#define OPT_OUTFORM                                                                              \
+  { "outform", 0, 0, G_OPTION_ARG_STRING, &a->outform, "SMIME (default): a whole message; DER: "  \
+    "a bare DER CMS of the bare MIME entity FILE (mutt's smime_*_command)", "FORM" }
+#define OPT_INFORM                                                                               \
+  { "inform", 0, 0, G_OPTION_ARG_STRING, &a->inform, "SMIME (default): a whole message; DER: "    \
+    "FILE is a bare DER (or PEM) CMS, and only its content is written", "FORM" }
 #define OPTS_SIGN                                                                                \
   { "key", 'k', 0, G_OPTION_ARG_STRING, &a->key, "sign with this key (id, URI, label) instead "  \
     "of choosing one", "KEY" },                                                                  \
+  { "signer", 0, 0, G_OPTION_ARG_STRING, &a->signer, "an address (its best key) or a key; of a "  \
+    "path, the last part (mutt's %k)", "WHO" },                                                  \
   { "hash", 0, 0, G_OPTION_ARG_STRING, &a->hash, "sha256 (default), sha384 or sha512", "HASH" }, \
   { "pss", 0, 0, G_OPTION_ARG_NONE, &a->pss, "RSA-PSS instead of PKCS#1 v1.5", NULL },           \
   { "opaque", 0, 0, G_OPTION_ARG_NONE, &a->opaque, "application/pkcs7-mime signed-data instead " \
@@ -76,14 +91,50 @@ G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(SmimeArgs, args_clear)
     "URI" },                                                                                     \
   { "ldap-base", 0, 0, G_OPTION_ARG_STRING, &a->ldap_base, "the LDAP search base", "DN" }
 
-/* Parses the options; the message may also be the one positional FILE. */
-static gboolean parse(int *argc, char ***argv, const char *summary, const GOptionEntry *entries,
-                      SmimeArgs *a)
+/* FORM of --inform / --outform: SMIME or DER. */
+static gboolean parse_form(const char *command, const char *option, const char *form,
+                           gboolean *der)
 {
-  if (!cli_parse_options(argc, argv, "[FILE]", summary, entries) ||
-      !cli_check_args(*argc, *argv, 0, 1))
+  if (form == NULL || g_ascii_strcasecmp(form, "smime") == 0)
+    return TRUE;
+  if (g_ascii_strcasecmp(form, "der") == 0) {
+    *der = TRUE;
+    return TRUE;
+  }
+  cli_usage_error(command, "%s %s: the forms are SMIME and DER", option, form);
+  return FALSE;
+}
+
+/* --signer: mutt's %k is $smime_keys/$smime_default_key. */
+static void apply_signer(SmimeArgs *a)
+{
+  if (a->signer == NULL)
+    return;
+  const char *who = a->signer[0] == '/' ? strrchr(a->signer, '/') + 1 : a->signer;
+  gboolean address = strchr(who, '@') && !g_str_has_prefix(who, "pkcs11:");
+  char **field = address ? &a->from : &a->key;
+  g_free(*field);
+  *field = g_strdup(who);
+}
+
+/* Parses the options; the message may also be the one positional FILE.
+ * max_extra: how many more positionals may follow it (into a->extra). */
+static gboolean parse_extra(int *argc, char ***argv, const char *summary,
+                            const GOptionEntry *entries, SmimeArgs *a, int max_extra)
+{
+  if (!cli_parse_options(argc, argv, max_extra ? "[FILE [CERT…]]" : "[FILE]", summary,
+                         entries) ||
+      !cli_check_args(*argc, *argv, 0, 1 + max_extra) ||
+      !parse_form((*argv)[0], "--inform", a->inform, &a->der) ||
+      !parse_form((*argv)[0], "--outform", a->outform, &a->der))
     return FALSE;
-  if (*argc == 2) {
+  if (*argc > 2) {
+    a->extra = g_new0(char *, (gsize)*argc - 1);
+    for (int i = 2; i < *argc; i++)
+      a->extra[i - 2] = g_strdup((*argv)[i]);
+  }
+  apply_signer(a);
+  if (*argc >= 2) {
     if (a->in) {
       cli_usage_error((*argv)[0], "the message given twice (FILE and --in)");
       return FALSE;
@@ -93,6 +144,12 @@ static gboolean parse(int *argc, char ***argv, const char *summary, const GOptio
   if (a->in == NULL)
     a->in = g_strdup("-");
   return TRUE;
+}
+
+static gboolean parse(int *argc, char ***argv, const char *summary, const GOptionEntry *entries,
+                      SmimeArgs *a)
+{
+  return parse_extra(argc, argv, summary, entries, a, 0);
 }
 
 static int smime_report(const GError *error)
@@ -141,6 +198,17 @@ static int agent_open(const CliGlobals *g, Agent *ag)
     return smime_report(error);
   }
   return CLI_EXIT_OK;
+}
+
+/* An error after the agent was reached: a connection the client library
+ * closed means the agent went away mid-operation (exit status 3). */
+static int agent_report(const Agent *ag, const GError *error)
+{
+  if (ag->c && tessera_client_fd(ag->c) < 0) {
+    g_printerr("tessera smime: lost the connection to tessera-agent: %s\n", error->message);
+    return CLI_EXIT_UNREACHABLE;
+  }
+  return smime_report(error);
 }
 
 static X509_STORE *open_store(const SmimeArgs *a, GError **error)
@@ -232,26 +300,19 @@ static const EVP_MD *hash_md(const char *name, GError **error)
   return h.md;
 }
 
-/* Signs the message's entity into out (the S/MIME entity, no outer
- * headers). crlf_eol: CRLF headers too (for encrypting it next). */
-static gboolean sign_to(Agent *ag, const SmimeArgs *a, SmimeMessage *m, X509_STORE *store,
-                        BIO *out, gboolean crlf_eol, GError **error)
+/* Signs the canonical entity into out with the key for from (or --key).
+ * crlf_eol: CRLF headers too (for encrypting it next); der: a bare DER
+ * SignedData. */
+static gboolean sign_entity(Agent *ag, const SmimeArgs *a, const char *from, BIO *entity,
+                            X509_STORE *store, BIO *out, gboolean crlf_eol, gboolean der,
+                            GError **error)
 {
-  g_autofree char *from = a->from ? g_ascii_strdown(a->from, -1) : smime_message_from(m);
-  if (from == NULL && a->key == NULL) {
-    g_set_error(error, SMIME_ERROR, SMIME_ERROR_INPUT,
-                "the message has no From address: give --from ADDR or --key KEY");
-    return FALSE;
-  }
   const EVP_MD *md = hash_md(a->hash, error);
   if (md == NULL)
     return FALSE;
   g_auto(Signer) s = { 0 };
   const tessera_key *key = NULL;
   if (!choose_signer(ag, store, a, from, &s, &key, error))
-    return FALSE;
-  g_autoptr(BIO) entity = smime_entity_bio(g_mime_message_get_mime_part(m->msg), TRUE, error);
-  if (entity == NULL)
     return FALSE;
   SmimeSignOptions o = {
     .libctx = ag->libctx,
@@ -264,8 +325,56 @@ static gboolean sign_to(Agent *ag, const SmimeArgs *a, SmimeMessage *m, X509_STO
     .pss = a->pss,
     .opaque = a->opaque,
     .crlf_eol = crlf_eol,
+    .der = der,
   };
   return smime_sign_entity(&o, entity, out, error);
+}
+
+/* Signs the message's entity into out (the S/MIME entity, no outer
+ * headers). */
+static gboolean sign_to(Agent *ag, const SmimeArgs *a, SmimeMessage *m, X509_STORE *store,
+                        BIO *out, gboolean crlf_eol, GError **error)
+{
+  g_autofree char *from = a->from ? g_ascii_strdown(a->from, -1) : smime_message_from(m);
+  if (from == NULL && a->key == NULL) {
+    g_set_error(error, SMIME_ERROR, SMIME_ERROR_INPUT,
+                "the message has no From address: give --from ADDR or --key KEY");
+    return FALSE;
+  }
+  g_autoptr(BIO) entity = smime_entity_bio(g_mime_message_get_mime_part(m->msg), TRUE, error);
+  return entity && sign_entity(ag, a, from, entity, store, out, crlf_eol, FALSE, error);
+}
+
+/* --outform DER: a detached (--opaque: encapsulating) DER SignedData of
+ * the bare entity, signed as it is (line ends made CRLF), written as it
+ * comes. Silent on success: mutt shows any stderr output as an error. */
+static int sign_bare(const CliGlobals *g, const SmimeArgs *a)
+{
+  if (a->from == NULL && a->key == NULL)
+    return cli_usage_error("smime sign", "--outform DER signs a bare entity, which has no From: "
+                                         "give --signer, --from or --key");
+  g_autoptr(GError) error = NULL;
+  g_autoptr(BIO) entity = smime_canonical_input(a->in, &error);
+  if (entity == NULL)
+    return smime_report(error);
+  g_auto(Agent) ag = { 0 };
+  int rc = agent_open(g, &ag);
+  if (rc != CLI_EXIT_OK)
+    return rc;
+  g_autoptr(X509_STORE) store = open_store(a, &error);
+  if (store == NULL)
+    return smime_report(error);
+  g_autofree char *from = a->from ? g_ascii_strdown(a->from, -1) : NULL;
+  BIO *out = smime_output_open(a->out, TRUE, &error);
+  if (out == NULL)
+    return smime_report(error);
+  if (!sign_entity(&ag, a, from, entity, store, out, FALSE, TRUE, &error)) {
+    BIO_free_all(out);
+    return agent_report(&ag, error);
+  }
+  if (!smime_output_close(out, &error))
+    return smime_report(error);
+  return CLI_EXIT_OK;
 }
 
 static int cmd_smime_sign(const CliGlobals *g, int argc, char **argv)
@@ -273,13 +382,15 @@ static int cmd_smime_sign(const CliGlobals *g, int argc, char **argv)
   g_auto(SmimeArgs) args = { 0 };
   SmimeArgs *a = &args;
   const GOptionEntry entries[] = { OPT_IN, OPT_OUT, OPTS_SIGN, OPT_FROM, OPT_CA, OPT_EXPLAIN,
-                                   OPT_CRLF, G_OPTION_ENTRY_NULL };
+                                   OPT_CRLF, OPT_OUTFORM, G_OPTION_ENTRY_NULL };
   if (!parse(&argc, &argv,
              "Sign an RFC 5322 message (clear-signed multipart/signed by default). The key is "
              "the best one whose certificate is for the From address.",
              entries, a) ||
       !check_hash(argv[0], a->hash))
     return CLI_EXIT_USAGE;
+  if (a->der)
+    return sign_bare(g, a);
   g_autoptr(GError) error = NULL;
   g_autoptr(SmimeMessage) m = smime_message_read(a->in, &error);
   if (m == NULL)
@@ -294,7 +405,7 @@ static int cmd_smime_sign(const CliGlobals *g, int argc, char **argv)
   g_autoptr(BIO) signed_entity = smime_tmp_bio(&error);
   if (signed_entity == NULL || !sign_to(&ag, a, m, store, signed_entity, FALSE, &error) ||
       BIO_seek(signed_entity, 0) < 0)
-    return smime_report(error);
+    return agent_report(&ag, error);
   BIO *out = smime_output_open(a->out, a->crlf, &error);
   if (out == NULL)
     return smime_report(error);
@@ -309,8 +420,11 @@ static int cmd_smime_sign(const CliGlobals *g, int argc, char **argv)
 
 /* ---- verify ---- */
 
-static void print_verdict_text(const SmimeVerdict *v)
+static void print_verdict_text(const SmimeVerdict *v, gboolean status_line)
 {
+  if (status_line)
+    g_printerr("%s\n", v->code == SMIME_VERDICT_GOOD ? "Verification successful"
+                                                       : "Verification failure");
   if (v->code == SMIME_VERDICT_GOOD) {
     g_printerr("tessera smime: good signature from %s <%s>\n",
                v->signer_name ? v->signer_name : v->signer_subject, v->signer_address);
@@ -320,6 +434,8 @@ static void print_verdict_text(const SmimeVerdict *v)
       g_string_append_printf(chain, "%s%s", i ? " -> " : "", (char *)v->chain->pdata[i]);
     g_printerr("  certificate chain: %s\n", chain->str);
     g_printerr("  trust anchor: %s\n", v->anchor ? v->anchor : "?");
+    if (v->address_unchecked)
+      g_printerr("  address: not checked (a bare entity has no From; --from ADDR checks it)\n");
     g_string_free(chain, TRUE);
     return;
   }
@@ -341,6 +457,8 @@ static void print_verdict_json(const SmimeVerdict *v)
   cli_json_bool(&j, v->code == SMIME_VERDICT_GOOD);
   cli_json_member(&j, "reason", v->reason);
   cli_json_member(&j, "from", v->from);
+  cli_json_key(&j, "address_checked");
+  cli_json_bool(&j, !v->address_unchecked);
   cli_json_member(&j, "format", v->opaque ? "opaque" : "multipart/signed");
   cli_json_key(&j, "signer");
   if (v->signer_subject) {
@@ -391,33 +509,60 @@ static int cmd_smime_verify(const CliGlobals *g, int argc, char **argv)
       "certificate store", NULL },
     { "store", 0, 0, G_OPTION_ARG_FILENAME, &a->store_dir, "the certificate store for --harvest",
       "DIR" },
-    OPT_CRLF, G_OPTION_ENTRY_NULL
+    { "signature", 0, 0, G_OPTION_ARG_FILENAME, &a->signature, "FILE is a bare MIME entity and "
+      "this its detached DER (or PEM) signature (mutt's smime_verify_command)", "SIG" },
+    { "status-line", 0, 0, G_OPTION_ARG_NONE, &a->status_line, "begin the verdict with "
+      "OpenSSL's \"Verification successful\" or \"Verification failure\" (what mutt looks for)",
+      NULL },
+    OPT_INFORM, OPT_FROM, OPT_CRLF, G_OPTION_ENTRY_NULL
   };
   if (!parse(&argc, &argv,
              "Verify a signed message: the verdict on stderr (--json: stdout), the content on "
              "stdout. Exit status 0 only for a good signature.",
              entries, a))
     return CLI_EXIT_USAGE;
+  if (a->signature && a->der)
+    return cli_usage_error("smime verify", "--signature and --inform DER: a detached signature "
+                                           "is always DER or PEM, and FILE the bare entity");
+  if (a->from && !a->signature && !a->der)
+    return cli_usage_error("smime verify", "--from is for bare entities (--signature, --inform "
+                                           "DER): a message's own From is checked");
 #ifndef TESSERA_SMIME_DIRECTORY
   if (a->harvest)
     return cli_usage_error("smime verify", "--harvest needs the certificate store, which this "
                                            "build lacks");
 #endif
   g_autoptr(GError) error = NULL;
-  g_autoptr(SmimeMessage) m = smime_message_read(a->in, &error);
-  if (m == NULL)
+  g_autoptr(SmimeMessage) m = NULL;
+  g_autoptr(BIO) in = NULL;  /* bare: the DER, or the signed entity */
+  g_autoptr(BIO) sig = NULL; /* --signature */
+  if (a->signature) {
+    if (!(sig = smime_open_input(a->signature, &error)) ||
+        !(in = smime_canonical_input(a->in, &error)))
+      return smime_report(error);
+  } else if (a->der) {
+    if (!(in = smime_open_input(a->in, &error)))
+      return smime_report(error);
+  } else if (!(m = smime_message_read(a->in, &error))) {
     return smime_report(error);
+  }
   g_autoptr(X509_STORE) store = open_store(a, &error);
   if (store == NULL)
     return smime_report(error);
-  BIO *out = NULL;
-  if (!a->json || a->out) {
+  BIO *out = NULL; /* the content: none for a detached signature */
+  if ((!a->json || a->out) && !a->signature) {
     out = smime_output_open(a->out, a->crlf, &error);
     if (out == NULL)
       return smime_report(error);
   }
   g_auto(SmimeVerdict) v = { 0 };
-  gboolean ok = smime_verify_message(NULL, m, store, out, &v, &error);
+  gboolean ok;
+  if (sig)
+    ok = smime_verify_detached(NULL, sig, in, a->from, store, &v, &error);
+  else if (in)
+    ok = smime_verify_bare(NULL, in, a->from, store, out, &v, &error);
+  else
+    ok = smime_verify_message(NULL, m, store, out, &v, &error);
   if (out && !smime_output_close(out, ok ? &error : NULL))
     ok = FALSE;
   if (!ok)
@@ -425,7 +570,7 @@ static int cmd_smime_verify(const CliGlobals *g, int argc, char **argv)
   if (a->json)
     print_verdict_json(&v);
   else
-    print_verdict_text(&v);
+    print_verdict_text(&v, a->status_line);
 #ifdef TESSERA_SMIME_DIRECTORY
   if (a->harvest && v.code == SMIME_VERDICT_GOOD) {
     g_autoptr(SmimeDirectory) d = open_directory(a, &error);
@@ -631,6 +776,83 @@ fail:
   return NULL;
 }
 
+/* A recipient argument of encrypt --outform DER: a certificate file, or,
+ * naming no file, an address of yours (mutt's $smime_self_encrypt gives
+ * $smime_certificates/$smime_default_key). */
+static gboolean add_bare_recipient(Agent *ag, X509_STORE *store, const char *arg,
+                                   STACK_OF(X509) *recips, GError **error)
+{
+  const char *base = strrchr(arg, '/') ? strrchr(arg, '/') + 1 : arg;
+  if (g_file_test(arg, G_FILE_TEST_EXISTS) || strchr(base, '@') == NULL)
+    return load_certs(arg, recips, error);
+  g_autofree char *address = g_ascii_strdown(base, -1);
+  g_autoptr(GPtrArray) cands = NULL;
+  SmimeCandidate *own = smime_select_key(&ag->keys, store, address, SMIME_USE_ENCRYPT, &cands);
+  if (own == NULL) {
+    g_set_error(error, SMIME_ERROR, SMIME_ERROR_NO_CERT,
+                "%s: no such file, and no encryption certificate of yours for %s", arg, address);
+    return FALSE;
+  }
+  X509_up_ref(own->cert);
+  sk_X509_push(recips, own->cert);
+  return TRUE;
+}
+
+/* --outform DER: a bare DER EnvelopedData of the bare entity FILE, to the
+ * certificates given (--cert, and the arguments after FILE: mutt's %c) and
+ * to the --from address's own encryption certificate. */
+static int encrypt_bare(const CliGlobals *g, const SmimeArgs *a)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(BIO) entity = smime_canonical_input(a->in, &error);
+  if (entity == NULL)
+    return smime_report(error);
+  g_auto(Agent) ag = { 0 };
+  int rc = agent_open(g, &ag);
+  if (rc != CLI_EXIT_OK)
+    return rc;
+  g_autoptr(X509_STORE) store = open_store(a, &error);
+  if (store == NULL)
+    return smime_report(error);
+  STACK_OF(X509) *recips = sk_X509_new_null();
+  gboolean ok = TRUE;
+  for (char **p = a->certs; ok && p && *p; p++)
+    ok = load_certs(*p, recips, &error);
+  for (char **p = a->extra; ok && p && *p; p++)
+    ok = add_bare_recipient(&ag, store, *p, recips, &error);
+  if (ok && a->from)
+    ok = add_bare_recipient(&ag, store, a->from, recips, &error);
+  for (int i = 0; ok && i < sk_X509_num(recips); i++) {
+    X509 *x = sk_X509_value(recips, i);
+    g_autofree char *why = recipient_refusal(x, store, FALSE);
+    if (why) {
+      char subject[256];
+      X509_NAME_oneline(X509_get_subject_name(x), subject, sizeof(subject));
+      g_set_error(&error, SMIME_ERROR, SMIME_ERROR_NO_CERT, "cannot encrypt to %s: %s", subject,
+                  why);
+      ok = FALSE;
+    }
+  }
+  if (ok && sk_X509_num(recips) == 0) {
+    smime_certs_free(recips);
+    return cli_usage_error("smime encrypt", "--outform DER needs recipients: certificate files "
+                                            "after FILE, --cert FILE or --from ADDR");
+  }
+  BIO *out = ok ? smime_output_open(a->out, TRUE, &error) : NULL;
+  SmimeEncryptOptions o = { .libctx = ag.libctx, .recipients = recips, .gcm = a->gcm,
+                            .oaep = a->oaep, .der = TRUE };
+  ok = out && smime_encrypt_entity(&o, entity, out, &error);
+  smime_certs_free(recips);
+  if (!ok) {
+    if (out)
+      BIO_free_all(out);
+    return smime_report(error);
+  }
+  if (!smime_output_close(out, &error))
+    return smime_report(error);
+  return CLI_EXIT_OK;
+}
+
 static int encrypt_command(const CliGlobals *g, int argc, char **argv, gboolean sign)
 {
   g_auto(SmimeArgs) args = { 0 };
@@ -638,13 +860,20 @@ static int encrypt_command(const CliGlobals *g, int argc, char **argv, gboolean 
   const GOptionEntry sign_entries[] = { OPT_IN, OPT_OUT, OPTS_SIGN, OPTS_ENCRYPT, OPT_FROM,
                                         OPT_CA, OPT_EXPLAIN, OPT_CRLF, G_OPTION_ENTRY_NULL };
   const GOptionEntry entries[] = { OPT_IN, OPT_OUT, OPTS_ENCRYPT, OPT_FROM, OPT_CA,
-                                   OPT_EXPLAIN, OPT_CRLF, G_OPTION_ENTRY_NULL };
-  if (!parse(&argc, &argv,
-             sign ? "Sign a message, then encrypt it to its recipients and to yourself."
-                  : "Encrypt a message to its To/Cc/Bcc recipients, every --cert and yourself.",
-             sign ? sign_entries : entries, a) ||
+                                   OPT_EXPLAIN, OPT_CRLF, OPT_OUTFORM, G_OPTION_ENTRY_NULL };
+  if (!parse_extra(&argc, &argv,
+                   sign ? "Sign a message, then encrypt it to its recipients and to yourself."
+                        : "Encrypt a message to its To/Cc/Bcc recipients, every --cert and "
+                          "yourself. With --outform DER, FILE is a bare entity and CERT… its "
+                          "recipients.",
+                   sign ? sign_entries : entries, a, sign ? 0 : G_MAXINT - 1) ||
       !check_hash(argv[0], a->hash))
     return CLI_EXIT_USAGE;
+  if (a->der)
+    return encrypt_bare(g, a);
+  if (a->extra)
+    return cli_usage_error(argv[0], "unexpected argument '%s' (certificates after FILE go with "
+                                    "--outform DER; otherwise use --cert)", a->extra[0]);
   g_autoptr(GError) error = NULL;
   g_autoptr(SmimeMessage) m = smime_message_read(a->in, &error);
   if (m == NULL)
@@ -658,7 +887,7 @@ static int encrypt_command(const CliGlobals *g, int argc, char **argv, gboolean 
     return smime_report(error);
   STACK_OF(X509) *recips = collect_recipients(&ag, a, m, store, &error);
   if (recips == NULL)
-    return smime_report(error);
+    return agent_report(&ag, error);
   g_autoptr(BIO) entity = NULL;
   gboolean ok;
   if (sign) {
@@ -675,7 +904,7 @@ static int encrypt_command(const CliGlobals *g, int argc, char **argv, gboolean 
        BIO_seek(sealed, 0) >= 0;
   smime_certs_free(recips);
   if (!ok)
-    return smime_report(error);
+    return agent_report(&ag, error);
   BIO *out = smime_output_open(a->out, a->crlf, &error);
   if (out == NULL)
     return smime_report(error);
@@ -704,15 +933,18 @@ static int cmd_smime_decrypt(const CliGlobals *g, int argc, char **argv)
 {
   g_auto(SmimeArgs) args = { 0 };
   SmimeArgs *a = &args;
-  const GOptionEntry entries[] = { OPT_IN, OPT_OUT, OPT_CRLF, G_OPTION_ENTRY_NULL };
+  const GOptionEntry entries[] = { OPT_IN, OPT_OUT, OPT_CRLF, OPT_INFORM, G_OPTION_ENTRY_NULL };
   if (!parse(&argc, &argv,
              "Decrypt a message with whichever of your keys (old ones too) it is encrypted to; "
-             "the decrypted message on stdout.",
+             "the decrypted message on stdout. With --inform DER, FILE is a bare CMS and only "
+             "the decrypted entity is written.",
              entries, a))
     return CLI_EXIT_USAGE;
   g_autoptr(GError) error = NULL;
-  g_autoptr(SmimeMessage) m = smime_message_read(a->in, &error);
-  if (m == NULL)
+  g_autoptr(SmimeMessage) m = NULL;
+  g_autoptr(BIO) der = NULL;
+  if (a->der ? !(der = smime_open_input(a->in, &error))
+             : !(m = smime_message_read(a->in, &error)))
     return smime_report(error);
   g_auto(Agent) ag = { 0 };
   g_autoptr(CMS_ContentInfo) cms = NULL;
@@ -720,20 +952,23 @@ static int cmd_smime_decrypt(const CliGlobals *g, int argc, char **argv)
   if (rc != CLI_EXIT_OK)
     return rc;
   g_autoptr(BIO) content = NULL; /* the encrypted content, streamed */
-  cms = smime_read_cms_part(ag.libctx, g_mime_message_get_mime_part(m->msg), &content, &error);
+  cms = der ? smime_read_cms_der(ag.libctx, der, &content, &error)
+            : smime_read_cms_part(ag.libctx, g_mime_message_get_mime_part(m->msg), &content,
+                                  &error);
   if (cms == NULL)
     return smime_report(error);
   g_autoptr(BIO) plain = smime_tmp_bio(&error);
   g_autofree char *used = NULL;
   if (plain == NULL || !smime_decrypt_cms(ag.libctx, ag.c, &ag.keys, cms, content, plain, &used, &error))
-    return smime_report(error);
+    return agent_report(&ag, error);
   if (BIO_flush(plain) != 1 || BIO_seek(plain, 0) < 0)
     return CLI_EXIT_FAILED;
   g_printerr("tessera smime: decrypted with %s\n", used);
   BIO *out = smime_output_open(a->out, a->crlf, &error);
   if (out == NULL)
     return smime_report(error);
-  if (!smime_write_outer_headers(m, out, &error) || BIO_puts(out, "MIME-Version: 1.0\n") < 0 ||
+  if ((m && (!smime_write_outer_headers(m, out, &error) ||
+             BIO_puts(out, "MIME-Version: 1.0\n") < 0)) ||
       !smime_bio_copy(plain, out, &error)) {
     BIO_free_all(out);
     return smime_report(error);

@@ -7,6 +7,7 @@
 #include "agent-key.h"
 
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <string.h>
 
 static gboolean is_pkcs7_mime(GMimeObject *o)
@@ -37,19 +38,34 @@ CMS_ContentInfo *smime_read_cms_part(OSSL_LIB_CTX *libctx, GMimeObject *entity, 
   g_autoptr(BIO) der = smime_part_content_bio(GMIME_PART(entity), error);
   if (der == NULL)
     return NULL;
+  CMS_ContentInfo *cms = smime_read_cms_der(libctx, der, content, error);
+  if (cms == NULL)
+    g_prefix_error(error, "the S/MIME part: ");
+  return cms;
+}
+
+CMS_ContentInfo *smime_read_cms_der(OSSL_LIB_CTX *libctx, BIO *der, BIO **content,
+                                    GError **error)
+{
+  if (content)
+    *content = NULL;
   if (content) {
     CMS_ContentInfo *split = smime_split_content(libctx, der, content);
     if (split)
       return split;
     ERR_clear_error();
   }
+  /* DER, else PEM (openssl cms -outform PEM); the split moved the offset. */
   CMS_ContentInfo *cms = CMS_ContentInfo_new_ex(libctx, NULL);
-  if (cms == NULL || d2i_CMS_bio(der, &cms) == NULL) {
-    CMS_ContentInfo_free(cms);
-    smime_set_ossl_error(error, SMIME_ERROR_INPUT, "the S/MIME part is not valid CMS");
-    return NULL;
+  if (cms && BIO_seek(der, 0) >= 0 && d2i_CMS_bio(der, &cms) != NULL)
+    return cms;
+  if (cms && BIO_seek(der, 0) >= 0 && PEM_read_bio_CMS(der, &cms, NULL, NULL) != NULL) {
+    ERR_clear_error();
+    return cms;
   }
-  return cms;
+  CMS_ContentInfo_free(cms);
+  smime_set_ossl_error(error, SMIME_ERROR_INPUT, "not valid CMS (truncated or damaged)");
+  return NULL;
 }
 
 static gboolean ri_matches(CMS_RecipientInfo *ri, X509 *cert)

@@ -45,7 +45,9 @@ gboolean smime_encrypt_entity(const SmimeEncryptOptions *o, BIO *entity, BIO *ou
       goto out;
     }
   }
-  if (SMIME_write_CMS(out, cms, entity, flags) != 1 || BIO_flush(out) != 1) {
+  int written = o->der ? i2d_CMS_bio_stream(out, cms, entity, flags)
+                       : SMIME_write_CMS(out, cms, entity, flags);
+  if (written != 1 || BIO_flush(out) != 1) {
     smime_set_ossl_error(error, SMIME_ERROR_CRYPTO, "encryption failed");
     goto out;
   }

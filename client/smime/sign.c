@@ -119,7 +119,14 @@ gboolean smime_sign_entity(const SmimeSignOptions *o, BIO *entity, BIO *out, GEr
     goto out;
   }
   /* The entity is signed while it is written (CMS_STREAM). */
-  if (SMIME_write_CMS(out, cms, entity, flags | (o->crlf_eol ? CMS_CRLFEOL : 0)) != 1 || BIO_flush(out) != 1) {
+  int written;
+  if (!o->der)
+    written = SMIME_write_CMS(out, cms, entity, flags | (o->crlf_eol ? CMS_CRLFEOL : 0));
+  else if (o->opaque)
+    written = i2d_CMS_bio_stream(out, cms, entity, flags);
+  else /* streamed DER would carry the content; detached, it is only digested */
+    written = CMS_final(cms, entity, NULL, flags) == 1 && i2d_CMS_bio(out, cms) == 1;
+  if (written != 1 || BIO_flush(out) != 1) {
     smime_set_ossl_error(error, SMIME_ERROR_CRYPTO, "signing with %s failed", o->key->label);
     goto out;
   }

@@ -8,6 +8,7 @@
 
 #include <gmime/gmime.h>
 #include <openssl/bio.h>
+#include <openssl/pem.h> /* before cms.h: its PEM_read_bio_CMS */
 #include <openssl/cms.h>
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
@@ -148,6 +149,7 @@ typedef struct {
   gboolean pss;
   gboolean opaque;
   gboolean crlf_eol;      /* CRLF for the S/MIME headers too (to be encrypted next) */
+  gboolean der;           /* a bare DER SignedData, no MIME (detached unless opaque) */
 } SmimeSignOptions;
 
 /* Signs the canonical entity in `entity` and writes the S/MIME entity
@@ -162,6 +164,7 @@ typedef struct {
   STACK_OF(X509) *recipients;
   gboolean gcm;
   gboolean oaep;
+  gboolean der;  /* a bare DER CMS, no MIME */
 } SmimeEncryptOptions;
 
 gboolean smime_encrypt_entity(const SmimeEncryptOptions *o, BIO *entity, BIO *out,
@@ -180,6 +183,17 @@ gboolean smime_decrypt_cms(OSSL_LIB_CTX *libctx, tessera_client *c, const CliKey
  * NULL when the CMS was read whole. */
 CMS_ContentInfo *smime_read_cms_part(OSSL_LIB_CTX *libctx, GMimeObject *entity, BIO **content,
                                      GError **error);
+/* The same from a DER (or PEM) CMS in a file BIO. */
+CMS_ContentInfo *smime_read_cms_der(OSSL_LIB_CTX *libctx, BIO *der, BIO **content,
+                                    GError **error);
+
+/* ---- bare.c: what mail programs' hooks give (mutt's smime_*_command) ---- */
+
+/* path ("-": stdin) as a seekable file BIO (stdin is spooled). */
+BIO *smime_open_input(const char *path, GError **error);
+/* A bare MIME entity (headers, blank line, body) from path, its line ends
+ * made CRLF, in a temporary BIO at its start: what was signed. */
+BIO *smime_canonical_input(const char *path, GError **error);
 
 /* ---- ber.c ---- */
 
@@ -214,6 +228,7 @@ typedef struct {
   char *anchor;      /* the trust anchor's subject */
   GPtrArray *chain;  /* subjects, leaf first */
   gboolean opaque;
+  gboolean address_unchecked; /* a bare entity without --from: no address to check */
   X509 *signer_cert; /* owned, for --harvest */
 } SmimeVerdict;
 void smime_verdict_clear(SmimeVerdict *v);
@@ -225,3 +240,12 @@ const char *smime_verdict_name(SmimeVerdictCode c);
  * error); every verdict, good or bad, is TRUE with v filled. */
 gboolean smime_verify_message(OSSL_LIB_CTX *libctx, SmimeMessage *m, X509_STORE *store,
                               BIO *content, SmimeVerdict *v, GError **error);
+/* Bare input, as mail programs' hooks give it (see bare.c): a detached DER
+ * (or PEM) signature of the canonical entity in content; and a bare
+ * SignedData whose content goes to content (NULL: nowhere). The address is
+ * checked against from only when it is given. Return values as above. */
+gboolean smime_verify_detached(OSSL_LIB_CTX *libctx, BIO *signature, BIO *content,
+                               const char *from, X509_STORE *store, SmimeVerdict *v,
+                               GError **error);
+gboolean smime_verify_bare(OSSL_LIB_CTX *libctx, BIO *der, const char *from, X509_STORE *store,
+                           BIO *content, SmimeVerdict *v, GError **error);

@@ -131,6 +131,83 @@ static gboolean is_signed_data(GMimeObject *o)
   return st == NULL || g_ascii_strcasecmp(st, "signed-data") == 0;
 }
 
+/* The verdict on a SignedData whose CMS_verify returned ok: the
+ * signature, the signer's chain, then the From address (not checked when
+ * v->from is NULL: a bare entity has no From, and the mail program checks
+ * the sender itself). */
+static void judge(CMS_ContentInfo *cms, int ok, X509_STORE *store, SmimeVerdict *v)
+{
+  STACK_OF(CMS_SignerInfo) *sis = CMS_get0_SignerInfos(cms);
+  if (sk_CMS_SignerInfo_num(sis) < 1) {
+    v->code = SMIME_VERDICT_MALFORMED;
+    v->reason = g_strdup("malformed: the SignedData has no signer");
+    ERR_clear_error();
+    return;
+  }
+  CMS_SignerInfo *si = sk_CMS_SignerInfo_value(sis, 0);
+  v->signed_at = signing_time(si);
+  STACK_OF(X509) *signers = CMS_get0_signers(cms);
+  X509 *signer = sk_X509_num(signers) > 0 ? sk_X509_value(signers, 0) : NULL;
+  sk_X509_free(signers);
+  if (signer)
+    set_signer(v, signer);
+  if (ok != 1) {
+    v->code = classify_cms_failure(&v->reason);
+  } else if (signer == NULL) {
+    v->code = SMIME_VERDICT_UNTRUSTED;
+    v->reason = g_strdup("untrusted: the signer's certificate is not in the message");
+  } else {
+    STACK_OF(X509) *certs = CMS_get1_certs(cms);
+    g_auto(SmimeChainResult) chain = { 0 };
+    smime_verify_chain(store, signer, certs, X509_PURPOSE_SMIME_SIGN, &chain);
+    smime_certs_free(certs);
+    v->chain = g_ptr_array_new_with_free_func(g_free);
+    for (int i = 0; chain.chain && i < sk_X509_num(chain.chain); i++)
+      g_ptr_array_add(v->chain, name_line(X509_get_subject_name(sk_X509_value(chain.chain, i))));
+    if (chain.status == SMIME_CHAIN_OK && v->chain->len > 0)
+      v->anchor = g_strdup(v->chain->pdata[v->chain->len - 1]);
+    switch (chain.status) {
+    case SMIME_CHAIN_OK:
+      if (v->address_unchecked) {
+        v->code = SMIME_VERDICT_GOOD;
+      } else if (v->from == NULL || !smime_cert_has_email(signer, v->from)) {
+        v->code = SMIME_VERDICT_ADDRESS_MISMATCH;
+        g_autoptr(GPtrArray) emails = smime_cert_emails(signer);
+        g_ptr_array_add(emails, NULL);
+        g_autofree char *list = g_strjoinv(", ", (char **)emails->pdata);
+        v->reason = g_strdup_printf("address mismatch: the message is from %s, the certificate "
+                                    "is for %s",
+                                    v->from ? v->from : "nobody (no From)",
+                                    *list ? list : "no address");
+      } else {
+        v->code = SMIME_VERDICT_GOOD;
+      }
+      break;
+    case SMIME_CHAIN_EXPIRED:
+      v->code = SMIME_VERDICT_EXPIRED;
+      v->reason = g_strdup_printf("expired: %s", chain.reason);
+      break;
+    case SMIME_CHAIN_NOT_YET_VALID:
+      v->code = SMIME_VERDICT_EXPIRED;
+      v->reason = g_strdup_printf("not valid yet: %s", chain.reason);
+      break;
+    case SMIME_CHAIN_REVOKED:
+      v->code = SMIME_VERDICT_REVOKED;
+      v->reason = g_strdup_printf("revoked: %s", chain.reason);
+      break;
+    case SMIME_CHAIN_USAGE:
+      v->code = SMIME_VERDICT_USAGE;
+      v->reason = g_strdup_printf("the certificate is not for signing mail: %s", chain.reason);
+      break;
+    case SMIME_CHAIN_UNTRUSTED:
+      v->code = SMIME_VERDICT_UNTRUSTED;
+      v->reason = g_strdup_printf("untrusted: %s", chain.reason);
+      break;
+    }
+  }
+  ERR_clear_error();
+}
+
 gboolean smime_verify_message(OSSL_LIB_CTX *libctx, SmimeMessage *m, X509_STORE *store,
                               BIO *content, SmimeVerdict *v, GError **error)
 {
@@ -205,77 +282,85 @@ gboolean smime_verify_message(OSSL_LIB_CTX *libctx, SmimeMessage *m, X509_STORE 
     return TRUE;
   }
 
-  STACK_OF(CMS_SignerInfo) *sis = CMS_get0_SignerInfos(cms);
-  if (sk_CMS_SignerInfo_num(sis) < 1) {
-    v->code = SMIME_VERDICT_MALFORMED;
-    v->reason = g_strdup("malformed: the SignedData has no signer");
-    ERR_clear_error();
-    return TRUE;
-  }
-  CMS_SignerInfo *si = sk_CMS_SignerInfo_value(sis, 0);
-  v->signed_at = signing_time(si);
-  STACK_OF(X509) *signers = CMS_get0_signers(cms);
-  X509 *signer = sk_X509_num(signers) > 0 ? sk_X509_value(signers, 0) : NULL;
-  sk_X509_free(signers);
-  if (signer)
-    set_signer(v, signer);
-  if (ok != 1) {
-    v->code = classify_cms_failure(&v->reason);
-  } else if (signer == NULL) {
-    v->code = SMIME_VERDICT_UNTRUSTED;
-    v->reason = g_strdup("untrusted: the signer's certificate is not in the message");
-  } else {
-    STACK_OF(X509) *certs = CMS_get1_certs(cms);
-    g_auto(SmimeChainResult) chain = { 0 };
-    smime_verify_chain(store, signer, certs, X509_PURPOSE_SMIME_SIGN, &chain);
-    smime_certs_free(certs);
-    v->chain = g_ptr_array_new_with_free_func(g_free);
-    for (int i = 0; chain.chain && i < sk_X509_num(chain.chain); i++)
-      g_ptr_array_add(v->chain, name_line(X509_get_subject_name(sk_X509_value(chain.chain, i))));
-    if (chain.status == SMIME_CHAIN_OK && v->chain->len > 0)
-      v->anchor = g_strdup(v->chain->pdata[v->chain->len - 1]);
-    switch (chain.status) {
-    case SMIME_CHAIN_OK:
-      if (v->from == NULL || !smime_cert_has_email(signer, v->from)) {
-        v->code = SMIME_VERDICT_ADDRESS_MISMATCH;
-        g_autoptr(GPtrArray) emails = smime_cert_emails(signer);
-        g_ptr_array_add(emails, NULL);
-        g_autofree char *list = g_strjoinv(", ", (char **)emails->pdata);
-        v->reason = g_strdup_printf("address mismatch: the message is from %s, the certificate "
-                                    "is for %s",
-                                    v->from ? v->from : "nobody (no From)",
-                                    *list ? list : "no address");
-      } else {
-        v->code = SMIME_VERDICT_GOOD;
-      }
-      break;
-    case SMIME_CHAIN_EXPIRED:
-      v->code = SMIME_VERDICT_EXPIRED;
-      v->reason = g_strdup_printf("expired: %s", chain.reason);
-      break;
-    case SMIME_CHAIN_NOT_YET_VALID:
-      v->code = SMIME_VERDICT_EXPIRED;
-      v->reason = g_strdup_printf("not valid yet: %s", chain.reason);
-      break;
-    case SMIME_CHAIN_REVOKED:
-      v->code = SMIME_VERDICT_REVOKED;
-      v->reason = g_strdup_printf("revoked: %s", chain.reason);
-      break;
-    case SMIME_CHAIN_USAGE:
-      v->code = SMIME_VERDICT_USAGE;
-      v->reason = g_strdup_printf("the certificate is not for signing mail: %s", chain.reason);
-      break;
-    case SMIME_CHAIN_UNTRUSTED:
-      v->code = SMIME_VERDICT_UNTRUSTED;
-      v->reason = g_strdup_printf("untrusted: %s", chain.reason);
-      break;
-    }
-  }
+  judge(cms, ok, store, v);
   ERR_clear_error();
   if (content) {
     if (!smime_write_outer_headers(m, content, error) || BIO_puts(content, "MIME-Version: 1.0\n") < 0 ||
         !smime_bio_copy(signed_entity, content, error))
       return FALSE;
+  }
+  return TRUE;
+}
+
+/* A bare entity's verdict starts from the address given, if any. */
+static void verdict_init_bare(SmimeVerdict *v, const char *from)
+{
+  memset(v, 0, sizeof(*v));
+  v->from = from ? g_ascii_strdown(from, -1) : NULL;
+  v->address_unchecked = from == NULL;
+}
+
+gboolean smime_verify_detached(OSSL_LIB_CTX *libctx, BIO *signature, BIO *content,
+                               const char *from, X509_STORE *store, SmimeVerdict *v,
+                               GError **error)
+{
+  verdict_init_bare(v, from);
+  ERR_clear_error();
+  g_autoptr(CMS_ContentInfo) cms = smime_read_cms_der(libctx, signature, NULL, error);
+  if (cms == NULL) {
+    v->code = SMIME_VERDICT_MALFORMED;
+    v->reason = g_strdup_printf("malformed: %s", (*error)->message);
+    g_clear_error(error);
+    return TRUE;
+  }
+  if (OBJ_obj2nid(CMS_get0_type(cms)) != NID_pkcs7_signed) {
+    v->code = SMIME_VERDICT_MALFORMED;
+    v->reason = g_strdup("malformed: the signature is not CMS SignedData");
+    return TRUE;
+  }
+  if (!CMS_is_detached(cms)) {
+    v->code = SMIME_VERDICT_MALFORMED;
+    v->reason = g_strdup("malformed: the signature holds its own content, not a detached "
+                         "signature of the file (verify it without --signature)");
+    return TRUE;
+  }
+  int ok = CMS_verify(cms, NULL, NULL, content, NULL, CMS_BINARY | CMS_NO_SIGNER_CERT_VERIFY);
+  judge(cms, ok, store, v);
+  return TRUE;
+}
+
+gboolean smime_verify_bare(OSSL_LIB_CTX *libctx, BIO *der, const char *from, X509_STORE *store,
+                           BIO *content, SmimeVerdict *v, GError **error)
+{
+  verdict_init_bare(v, from);
+  v->opaque = TRUE;
+  ERR_clear_error();
+  g_autoptr(BIO) econtent = NULL;
+  g_autoptr(CMS_ContentInfo) cms = smime_read_cms_der(libctx, der, &econtent, error);
+  if (cms == NULL) {
+    v->code = SMIME_VERDICT_MALFORMED;
+    v->reason = g_strdup_printf("malformed: %s", (*error)->message);
+    g_clear_error(error);
+    return TRUE;
+  }
+  if (OBJ_obj2nid(CMS_get0_type(cms)) != NID_pkcs7_signed) {
+    v->code = SMIME_VERDICT_NOT_SIGNED;
+    v->reason = g_strdup("not signed: the CMS is not SignedData (encrypted? decrypt it first)");
+    return TRUE;
+  }
+  if (econtent == NULL && CMS_is_detached(cms)) {
+    v->code = SMIME_VERDICT_MALFORMED;
+    v->reason = g_strdup("malformed: a detached signature without its content (give the content "
+                         "as FILE and the signature with --signature)");
+    return TRUE;
+  }
+  g_autoptr(BIO) sink = content ? NULL : BIO_new(BIO_s_null());
+  int ok = CMS_verify(cms, NULL, NULL, econtent, content ? content : sink,
+                      CMS_BINARY | CMS_NO_SIGNER_CERT_VERIFY);
+  judge(cms, ok, store, v);
+  if (content && BIO_flush(content) != 1) {
+    g_set_error(error, SMIME_ERROR, SMIME_ERROR_INPUT, "cannot write the content");
+    return FALSE;
   }
   return TRUE;
 }
