@@ -39,6 +39,82 @@ static gboolean add_location(X509_STORE *store, const char *path, gboolean requi
   return TRUE;
 }
 
+/* One CRL file: PEM (every CRL in it) or DER. */
+static gboolean add_crl_file(X509_STORE *store, const char *file, guint *count, GError **error)
+{
+  g_autoptr(BIO) in = BIO_new_file(file, "rb");
+  if (in == NULL) {
+    smime_set_ossl_error(error, SMIME_ERROR_INPUT, "cannot read the CRL %s", file);
+    return FALSE;
+  }
+  guint n = 0;
+  X509_CRL *crl;
+  while ((crl = PEM_read_bio_X509_CRL(in, NULL, NULL, NULL)) != NULL) {
+    int added = X509_STORE_add_crl(store, crl);
+    X509_CRL_free(crl);
+    if (added != 1) {
+      smime_set_ossl_error(error, SMIME_ERROR_CRYPTO, "cannot use the CRL %s", file);
+      return FALSE;
+    }
+    n++;
+  }
+  ERR_clear_error(); /* the end of the PEM data, or no PEM at all */
+  if (n == 0 && BIO_reset(in) == 0 && (crl = d2i_X509_CRL_bio(in, NULL)) != NULL) {
+    int added = X509_STORE_add_crl(store, crl);
+    X509_CRL_free(crl);
+    if (added != 1) {
+      smime_set_ossl_error(error, SMIME_ERROR_CRYPTO, "cannot use the CRL %s", file);
+      return FALSE;
+    }
+    n++;
+  }
+  if (n == 0) {
+    smime_set_ossl_error(error, SMIME_ERROR_INPUT, "%s is not a CRL (PEM or DER)", file);
+    return FALSE;
+  }
+  *count += n;
+  return TRUE;
+}
+
+static gint compare_paths(gconstpointer a, gconstpointer b)
+{
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* A CRL file, or every regular file in a directory (in name order, so that
+ * an error names the same file every time). required: a path that does
+ * not exist is an error, else it is skipped. */
+static gboolean add_crl_location(X509_STORE *store, const char *path, gboolean required,
+                                 guint *count, GError **error)
+{
+  if (!g_file_test(path, G_FILE_TEST_IS_DIR)) {
+    if (!required && !g_file_test(path, G_FILE_TEST_EXISTS))
+      return TRUE;
+    return add_crl_file(store, path, count, error);
+  }
+  g_autoptr(GError) dir_error = NULL;
+  g_autoptr(GDir) dir = g_dir_open(path, 0, &dir_error);
+  if (dir == NULL) {
+    g_set_error(error, SMIME_ERROR, SMIME_ERROR_INPUT, "cannot read the CRL directory %s: %s",
+                path, dir_error->message);
+    return FALSE;
+  }
+  g_autoptr(GPtrArray) files = g_ptr_array_new_with_free_func(g_free);
+  const char *name;
+  while ((name = g_dir_read_name(dir)) != NULL) {
+    char *file = g_build_filename(path, name, NULL);
+    if (g_file_test(file, G_FILE_TEST_IS_REGULAR))
+      g_ptr_array_add(files, file);
+    else
+      g_free(file);
+  }
+  g_ptr_array_sort(files, compare_paths);
+  for (guint i = 0; i < files->len; i++)
+    if (!add_crl_file(store, files->pdata[i], count, error))
+      return FALSE;
+  return TRUE;
+}
+
 X509_STORE *smime_trust_store(const SmimeTrustOptions *o, GError **error)
 {
   g_autoptr(X509_STORE) store = X509_STORE_new();
@@ -64,28 +140,25 @@ X509_STORE *smime_trust_store(const SmimeTrustOptions *o, GError **error)
   for (char **p = o ? o->ca_files : NULL; p && *p; p++)
     if (!add_location(store, *p, TRUE, error))
       return NULL;
-  gboolean crls = FALSE;
-  for (char **p = o ? o->crl_files : NULL; p && *p; p++) {
-    g_autoptr(BIO) in = BIO_new_file(*p, "rb");
-    if (in == NULL) {
-      smime_set_ossl_error(error, SMIME_ERROR_INPUT, "cannot read the CRL %s", *p);
-      return NULL;
-    }
-    X509_CRL *crl = PEM_read_bio_X509_CRL(in, NULL, NULL, NULL);
-    if (crl == NULL) {
-      ERR_clear_error();
-      BIO_reset(in);
-      crl = d2i_X509_CRL_bio(in, NULL);
-    }
-    if (crl == NULL) {
-      smime_set_ossl_error(error, SMIME_ERROR_INPUT, "%s is not a CRL", *p);
-      return NULL;
-    }
-    X509_STORE_add_crl(store, crl);
-    X509_CRL_free(crl);
-    crls = TRUE;
+  /* CRLs: the configured ones, then --crl (files or directories). */
+  guint crls = 0;
+  const char *crl_env = g_getenv("TESSERA_SMIME_CRL");
+  if (crl_env && *crl_env) {
+    g_auto(GStrv) parts = g_strsplit(crl_env, ":", -1);
+    for (char **p = parts; *p; p++)
+      if (**p && !add_crl_location(store, *p, TRUE, &crls, error))
+        return NULL;
   }
-  if (crls)
+  g_autofree char *crl_dir = g_build_filename(g_get_user_config_dir(), "tessera", "smime-crl",
+                                              NULL);
+  if (!add_crl_location(store, crl_dir, FALSE, &crls, error))
+    return NULL;
+  for (char **p = o ? o->crl_files : NULL; p && *p; p++)
+    if (!add_crl_location(store, *p, TRUE, &crls, error))
+      return NULL;
+  /* With any CRL, every certificate of the chain needs its issuer's CRL:
+   * one without is "unable to get certificate CRL" (untrusted). */
+  if (crls > 0)
     X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
   ERR_clear_error();
   return g_steal_pointer(&store);

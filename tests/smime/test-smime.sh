@@ -238,6 +238,40 @@ check "verify: good before the CRL is given" smime verify --ca "$T/oca.pem" "$T/
 check_exit 1 "verify --crl: a revoked signer" smime verify --ca "$T/oca.pem" --crl "$T/oca.crl" "$T/dave.eml" --out /dev/null
 check_grep "reason: revoked" "$T/err" 'revoked: certificate revoked'
 check "verify --crl: carol is not revoked" smime verify --ca "$T/oca.pem" --crl "$T/oca.crl" "$T/ossl-signed.eml" --out /dev/null
+# CRL directories: --crl DIR, $XDG_CONFIG_HOME/tessera/smime-crl/,
+# $TESSERA_SMIME_CRL (files and directories); every regular file in a
+# directory must be a CRL (PEM or DER).
+mkdir -p "$T/crl-dir/subdir" "$T/crl-empty" "$T/crl-config/tessera/smime-crl"
+openssl crl -in "$T/oca.crl" -outform DER -out "$T/crl-dir/oca.der" || bail "openssl crl failed"
+cp "$T/oca.crl" "$T/crl-config/tessera/smime-crl/oca.pem"
+crl_verify() { "$TESSERA_CLI" --no-prompt smime verify --ca "$T/oca.pem" "$@" --out /dev/null; }
+check_exit 1 "verify --crl DIR (a DER CRL): a revoked signer" crl_verify --crl "$T/crl-dir" "$T/dave.eml"
+check_grep "--crl DIR: reason revoked" "$T/err" 'revoked: certificate revoked'
+check "verify --crl DIR: carol is not revoked" crl_verify --crl "$T/crl-dir" "$T/ossl-signed.eml"
+check_exit 1 "verify with XDG_CONFIG_HOME/tessera/smime-crl: a revoked signer" \
+  env XDG_CONFIG_HOME="$T/crl-config" "$TESSERA_CLI" --no-prompt smime verify --ca "$T/oca.pem" "$T/dave.eml" --out /dev/null
+check_grep "smime-crl: reason revoked" "$T/err" 'revoked: certificate revoked'
+check "verify with smime-crl: carol is not revoked" \
+  env XDG_CONFIG_HOME="$T/crl-config" "$TESSERA_CLI" --no-prompt smime verify --ca "$T/oca.pem" "$T/ossl-signed.eml" --out /dev/null
+check_exit 1 "verify with TESSERA_SMIME_CRL (a directory and a file): a revoked signer" \
+  env TESSERA_SMIME_CRL="$T/crl-empty:$T/oca.crl" "$TESSERA_CLI" --no-prompt smime verify --ca "$T/oca.pem" "$T/dave.eml" --out /dev/null
+check_grep "TESSERA_SMIME_CRL: reason revoked" "$T/err" 'revoked: certificate revoked'
+check "an empty CRL directory turns no checking on" crl_verify --crl "$T/crl-empty" "$T/dave.eml"
+# With CRL checking on, an issuer without a CRL: untrusted (alice's
+# certificate is from the test CA, the only CRL is the side CA's).
+check_exit 1 "CRL checking on, no CRL for the issuer: refused" smime verify --crl "$T/oca.crl" "$T/signed.eml" --out /dev/null
+check_grep "no CRL: reason untrusted, unable to get the CRL" "$T/err" 'untrusted: unable to get certificate CRL'
+cp -R "$T/crl-dir" "$T/crl-bad"
+echo 'not a CRL' >"$T/crl-bad/junk.crl"
+check_exit 1 "--crl DIR with a garbage file: bad input" crl_verify --crl "$T/crl-bad" "$T/ossl-signed.eml"
+check_grep "names the garbage file" "$T/err" "crl-bad/junk.crl is not a CRL"
+cp "$T/crl-bad/junk.crl" "$T/crl-config/tessera/smime-crl/"
+check_exit 1 "a garbage file in smime-crl: bad input" \
+  env XDG_CONFIG_HOME="$T/crl-config" "$TESSERA_CLI" --no-prompt smime verify --ca "$T/oca.pem" "$T/ossl-signed.eml" --out /dev/null
+check_grep "names it" "$T/err" "smime-crl/junk.crl is not a CRL"
+check_exit 1 "TESSERA_SMIME_CRL naming a missing file: bad input" \
+  env TESSERA_SMIME_CRL="$T/no-such.crl" "$TESSERA_CLI" --no-prompt smime verify --ca "$T/oca.pem" "$T/ossl-signed.eml" --out /dev/null
+check_grep "names the missing file" "$T/err" "cannot read the CRL $T/no-such.crl"
 
 # --harvest and import: the store encrypt finds recipients in.
 check "verify --harvest adds Carol's certificate to the store" smime verify --harvest --ca "$T/oca.pem" "$T/ossl-signed.eml" --out /dev/null
