@@ -1,11 +1,17 @@
 #!/bin/sh
-# contrib/mutt with real mutt: mutt in batch mode (`mutt -n -F RC -s ... < body`)
-# sends through tessera-mutt-sendmail, which signs (and encrypts) with
-# `tessera smime` on the real agent and SoftHSM2 tokens (make-tokens.sh
-# --smime) and hands the result to a fake MTA that writes it to a file; the
-# result is checked with `openssl cms -verify` / `-decrypt`. Then
-# tessera-mutt-read, the reading macros' helper, on those messages. Prints
-# TAP. Installs nothing: needs mutt (tools/install-deps.sh).
+# contrib/mutt with real mutt, the real agent and SoftHSM2 tokens
+# (make-tokens.sh --smime); sent mail goes to a fake MTA that writes a file,
+# checked with `openssl cms -verify`.
+#  - tessera-smime.muttrc, mutt's own S/MIME with `tessera smime` behind its
+#    smime_*_command hooks: mutt runs interactively in tmux (it never signs
+#    in batch mode), composes, signs, signs and encrypts, and shows signed
+#    and encrypted mail; then the bare-entity modes those hooks use, and
+#    their errors.
+#  - tessera-smime-sendmail.muttrc: mutt in batch mode (`mutt -n -F RC -s ...
+#    < body`) sends through tessera-mutt-sendmail, which signs (and
+#    encrypts) the whole message; then tessera-mutt-read, the reading
+#    macros' helper.
+# Prints TAP. Installs nothing: needs mutt and tmux (tools/install-deps.sh).
 #
 # Environment (from meson): TESSERA_AGENT, TESSERA_CLI, MAKE_TOKENS,
 # SOFTHSM_MODULE, FAKE_PINENTRY, MUTT_CONTRIB.
@@ -16,11 +22,13 @@ MODULE=${SOFTHSM_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
 
 . "$(dirname "$0")/../tap.sh"
 command -v mutt >/dev/null 2>&1 || bail "mutt is not installed (tools/install-deps.sh)"
+command -v tmux >/dev/null 2>&1 || bail "tmux is not installed (tools/install-deps.sh)"
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/tessera-mutt-test-XXXXXX")
 AGENT_PID=
 cleanup() {
   [ -n "$AGENT_PID" ] && kill "$AGENT_PID" 2>/dev/null
+  tmux -S "$T/tmux.sock" kill-server 2>/dev/null
   rm -rf "$T"
 }
 trap cleanup EXIT
@@ -38,6 +46,16 @@ check_fails() { # check_fails DESCRIPTION COMMAND...: the command must fail
     not_ok "$desc" "$T/err"
   else ok "$desc"; fi
 }
+check_exit() { # check_exit CODE DESCRIPTION COMMAND...
+  want=$1 desc=$2
+  shift 2
+  "$@" >"$T/out" 2>"$T/err"
+  got=$?
+  if [ "$got" -eq "$want" ]; then ok "$desc"; else
+    echo "exit status $got, expected $want" >>"$T/err"
+    not_ok "$desc" "$T/err"
+  fi
+}
 check_grep() { # check_grep DESCRIPTION FILE PATTERN: FILE must match
   if grep -q -- "$3" "$2"; then ok "$1"; else
     { echo "no match for: $3"; cat "$2"; } >"$T/grep-err"
@@ -50,7 +68,7 @@ tessera() { "$TESSERA_CLI" "$@"; }
 "$MAKE_TOKENS" "$T" --smime || bail "make-tokens.sh failed"
 . "$T/env"
 export HOME="$T/home" XDG_CONFIG_HOME="$T/config" XDG_DATA_HOME="$T/data"
-mkdir -p "$HOME" "$XDG_CONFIG_HOME/tessera"
+mkdir -p "$HOME/Mail" "$XDG_CONFIG_HOME/tessera" # mutt asks to create ~/Mail
 export TESSERA_SOCKET="$T/agent.sock"
 export FAKE_PINENTRY_SCRIPT="$T/pinentry.script" FAKE_PINENTRY_LOG="$T/pinentry.log"
 : >"$FAKE_PINENTRY_SCRIPT"
@@ -77,9 +95,156 @@ printf '%s\n' "\$@" >"$T/sent.args"
 cat >"$T/sent.eml"
 MTA
 chmod +x "$T/fake-mta"
-cat >"$T/muttrc" <<RC
+
+# ---- mutt's own S/MIME through the hooks (tessera-smime.muttrc), in tmux -------
+cat >"$T/hooks.muttrc" <<RC
 set my_tessera_mutt = "$MUTT_CONTRIB"
 source "\$my_tessera_mutt/tessera-smime.muttrc"
+set smime_default_key = "alice@example.org"
+set smime_certificates = "$T/mutt-certs"
+set from = "alice@example.org"
+set realname = "Alice Example"
+set hostname = example.org
+set sendmail = "$T/fake-mta"
+set record = ""
+set editor = "true"
+set abort_unmodified = no
+RC
+# mutt's own certificate index for recipients (what smime_keys add_cert makes).
+mkdir -p "$T/mutt-certs"
+cp "$T/bob-ec.pem" "$T/mutt-certs/bob.pem"
+echo "bob@example.org bob.pem bob-ec ? t e" >"$T/mutt-certs/.index"
+mutt -n -F "$T/hooks.muttrc" -Q smime_sign_command >"$T/q" 2>"$T/q.err"
+if [ -s "$T/q.err" ]; then not_ok "tessera-smime.muttrc loads without errors" "$T/q.err"; else
+  ok "tessera-smime.muttrc loads without errors"; fi
+check_grep "smime_sign_command is tessera's" "$T/q" 'smime sign --outform DER --signer %k'
+
+TM="tmux -S $T/tmux.sock"
+screen() { $TM capture-pane -p 2>/dev/null; }
+# wait_for PATTERN: until mutt's screen shows it (10 s)
+wait_for() {
+  w=0
+  until screen | grep -q -- "$1"; do
+    w=$((w + 1))
+    if [ $w -ge 100 ]; then
+      { echo "mutt's screen never showed: $1"; screen | grep -v '^$'; } >"$T/screen"
+      return 1
+    fi
+    sleep 0.1
+  done
+}
+# mutt_in_tmux ARGS...: mutt with the hooks configuration on a terminal;
+# $T/mutt.exit gets its exit status.
+mutt_in_tmux() {
+  $TM kill-server 2>/dev/null
+  rm -f "$T/mutt.exit"
+  # A server still exiting makes new-session fail: try again.
+  for _ in 1 2 3 4 5; do
+    $TM new-session -d -x 160 -y 50 \
+      "mutt -n -F '$T/hooks.muttrc' $*; echo \$? >'$T/mutt.exit'; sleep 600" 2>/dev/null && break
+    sleep 0.2
+  done
+}
+mutt_exited() { # the exit status, within 10 s
+  w=0
+  while [ ! -s "$T/mutt.exit" ] && [ $w -lt 100 ]; do sleep 0.1; w=$((w + 1)); done
+  [ -s "$T/mutt.exit" ] && cat "$T/mutt.exit"
+}
+# compose SUBJECT KEYS...: composes to bob, types KEYS in the compose menu,
+# sends; mutt asks its "S/MIME passphrase", which tessera ignores: Enter.
+compose() {
+  subject=$1
+  shift
+  rm -f "$T/sent.eml"
+  mutt_in_tmux -s "'$subject'" -i "'$T/body'" bob@example.org
+  wait_for '^To: ' && $TM send-keys Enter && wait_for '^Subject: ' && $TM send-keys Enter &&
+    wait_for 'Security: Sign (S/MIME)' || return 1
+  for k in "$@"; do $TM send-keys "$k" && sleep 0.3; done
+  $TM send-keys y && wait_for 'Enter S/MIME passphrase' && $TM send-keys Enter &&
+    [ "$(mutt_exited)" = 0 ]
+}
+# show MBOX: mutt opens the folder's one message; $T/screen is what it shows.
+show() {
+  mutt_in_tmux -R -f "'$1'"
+  wait_for '^ *1 ' || return 1
+  $TM send-keys Enter
+  if wait_for 'Enter S/MIME passphrase' 2>/dev/null; then $TM send-keys Enter; fi
+  wait_for '^-.*1/1: ' && sleep 0.5 && screen >"$T/screen"
+}
+mbox() { { echo "From alice@example.org Tue Dec  1 22:00:00 2026"; cat "$1"; echo; } >"$2"; }
+printf 'Hello Bob,\n\nthis mail was signed by mutt through the hooks.\n\nAlice\n' >"$T/body"
+
+if compose "Signed through the hooks"; then ok "mutt signs through smime_sign_command"; else
+  not_ok "mutt signs through smime_sign_command" "$T/screen"; fi
+check_grep "it is multipart/signed" "$T/sent.eml" 'multipart/signed; protocol="application/x-pkcs7-signature"'
+check "openssl cms -verify accepts mutt's signed message" openssl cms -verify -in "$T/sent.eml" \
+  -CAfile "$CA" -purpose smimesign -out "$T/content" -signer "$T/signer.pem"
+check_grep "the body is intact" "$T/content" 'this mail was signed by mutt through the hooks'
+openssl x509 -in "$T/signer.pem" -noout -subject >"$T/subject" 2>&1
+check_grep "signed by alice-sign, the key for smime_default_key" "$T/subject" 'CN *= *alice-sign'
+mbox "$T/sent.eml" "$T/signed.mbox"
+if show "$T/signed.mbox"; then ok "mutt shows the signed message"; else
+  not_ok "mutt shows the signed message" "$T/screen"; fi
+check_grep "smime_verify_command: Verification successful" "$T/screen" '^Verification successful'
+check_grep "tessera's verdict in mutt" "$T/screen" 'good signature from alice-sign <alice@example.org>'
+check_grep "mutt: S/MIME signature successfully verified" "$T/screen" 'S/MIME signature successfully verified'
+sed 's/through the hooks/through the h00ks/' "$T/sent.eml" >"$T/tampered-hooks.eml"
+mbox "$T/tampered-hooks.eml" "$T/tampered.mbox"
+show "$T/tampered.mbox"
+check_grep "a tampered message: Verification failure" "$T/screen" '^Verification failure'
+check_grep "mutt: could NOT be verified" "$T/screen" 'S/MIME signature could NOT be verified'
+
+if compose "Encrypted through the hooks" S b; then ok "mutt signs and encrypts through the hooks"; else
+  not_ok "mutt signs and encrypts through the hooks" "$T/screen"; fi
+check_grep "it is enveloped-data" "$T/sent.eml" 'application/x-pkcs7-mime; smime-type=enveloped-data'
+openssl cms -cmsout -print -in "$T/sent.eml" >"$T/print" 2>&1
+[ "$(grep -c 'd.kari\|d.ktri' "$T/print")" -eq 2 ] && ok "encrypted to bob and to alice (self)" ||
+  not_ok "encrypted to bob and to alice (self)" "$T/print"
+check "tessera smime decrypt (bob's key) and openssl cms -verify" sh -c \
+  "'$TESSERA_CLI' smime decrypt '$T/sent.eml' >'$T/decrypted.eml' &&
+   openssl cms -verify -in '$T/decrypted.eml' -CAfile '$CA' -purpose smimesign -out '$T/content2'"
+check_grep "the decrypted body is intact" "$T/content2" 'this mail was signed by mutt through the hooks'
+mbox "$T/sent.eml" "$T/encrypted.mbox"
+show "$T/encrypted.mbox"
+check_grep "mutt decrypts it through smime_decrypt_command" "$T/screen" 'decrypted with '
+check_grep "mutt shows the decrypted body" "$T/screen" 'this mail was signed by mutt through the hooks'
+check_grep "and verifies the signature inside" "$T/screen" '^Verification successful'
+$TM kill-server 2>/dev/null
+
+# ---- the bare modes the hooks use, and their errors ---------------------------
+printf 'Content-Type: text/plain\n\nbare entity\n' >"$T/entity"
+check "sign --outform DER --signer ADDRESS" sh -c \
+  "'$TESSERA_CLI' smime sign --outform DER --signer alice@example.org '$T/entity' >'$T/entity.p7s'"
+check "openssl verifies the detached DER signature" openssl cms -verify -inform DER \
+  -in "$T/entity.p7s" -content "$T/entity" -CAfile "$CA" -purpose smimesign -out /dev/null
+check_exit 2 "sign --outform DER without a signer: usage error" \
+  tessera smime sign --outform DER "$T/entity"
+check_grep "... which names --signer" "$T/err" 'give --signer, --from or --key'
+check_exit 1 "verify --signature --from another address: mismatch" \
+  tessera smime verify --from bob@example.org --signature "$T/entity.p7s" "$T/entity"
+check_grep "... address mismatch" "$T/err" 'address mismatch: the message is from bob@example.org'
+check_exit 1 "verify --signature over changed content" \
+  tessera smime verify --status-line --signature "$T/entity.p7s" "$T/tampered-hooks.eml"
+check_grep "... Verification failure, bad signature" "$T/err" 'bad signature'
+head -c 300 "$T/entity.p7s" >"$T/truncated.p7s"
+check_exit 1 "verify --signature of a truncated signature" \
+  tessera smime verify --signature "$T/truncated.p7s" "$T/entity"
+check_grep "... malformed" "$T/err" 'malformed: not valid CMS'
+check_exit 1 "decrypt --inform DER of a signature: not encrypted" \
+  tessera smime decrypt --inform DER "$T/entity.p7s"
+check_grep "... says what it is" "$T/err" 'not encrypted (its CMS content is pkcs7-signedData)'
+check_exit 2 "encrypt --outform DER without recipients: usage error" \
+  tessera smime encrypt --outform DER "$T/entity"
+check_exit 2 "an unknown --outform" tessera smime sign --outform PEM --signer alice@example.org "$T/entity"
+check "sign --outform DER --opaque, verify --inform DER" sh -c \
+  "'$TESSERA_CLI' smime sign --outform DER --opaque --signer alice@example.org '$T/entity' >'$T/opaque.p7m' &&
+   '$TESSERA_CLI' smime verify --inform DER '$T/opaque.p7m' >'$T/opaque.out'"
+check_grep "... writes the bare content" "$T/opaque.out" '^bare entity'
+
+# ---- the sendmail wrapper (tessera-smime-sendmail.muttrc), batch mode ----------
+cat >"$T/muttrc" <<RC
+set my_tessera_mutt = "$MUTT_CONTRIB"
+source "\$my_tessera_mutt/tessera-smime-sendmail.muttrc"
 set from = "alice@example.org"
 set realname = "Alice Example"
 set hostname = example.org
@@ -88,8 +253,8 @@ set charset = utf-8
 set send_charset = "us-ascii:utf-8"
 RC
 mutt -n -F "$T/muttrc" -Q sendmail >"$T/q" 2>"$T/q.err"
-if [ -s "$T/q.err" ]; then not_ok "the shipped muttrc loads without errors" "$T/q.err"; else
-  ok "the shipped muttrc loads without errors"; fi
+if [ -s "$T/q.err" ]; then not_ok "tessera-smime-sendmail.muttrc loads without errors" "$T/q.err"; else
+  ok "tessera-smime-sendmail.muttrc loads without errors"; fi
 check_grep "\$sendmail is tessera-mutt-sendmail" "$T/q" "^sendmail=\"$MUTT_CONTRIB/tessera-mutt-sendmail -oem -oi\"\$"
 # send SUBJECT RCPT [MUTT-ARGS...]: mutt in batch mode, the body from $T/body
 send() {
@@ -157,5 +322,24 @@ check_fails "tessera-mutt-read: the tampered message" sh -c \
 check "tessera-mutt-read: decrypts and verifies" sh -c \
   "'$MUTT_CONTRIB/tessera-mutt-read' <'$T/encrypted.eml'"
 check_grep "tessera-mutt-read shows the decrypted body" "$T/out" 'this mail was composed by mutt'
+
+# ---- the agent gone mid-operation: exit status 3 ------------------------------
+# Logged out, the PIN dialog never answers; the agent dies while it is up.
+tessera lock >/dev/null 2>&1
+echo hang >"$FAKE_PINENTRY_SCRIPT"
+rm -f "$FAKE_PINENTRY_SCRIPT.pos"
+"$TESSERA_CLI" smime sign --outform DER --signer alice@example.org "$T/entity" \
+  >/dev/null 2>"$T/lost.err" &
+SIGN_PID=$!
+w=0
+until grep -q GETPIN "$FAKE_PINENTRY_LOG" 2>/dev/null || [ $w -ge 100 ]; do sleep 0.1; w=$((w + 1)); done
+kill "$AGENT_PID"
+wait "$AGENT_PID" 2>/dev/null
+AGENT_PID=
+wait "$SIGN_PID"
+rc=$?
+[ "$rc" -eq 3 ] && ok "the agent gone during the PIN dialog: exit status 3" ||
+  { echo "exit status $rc" >>"$T/lost.err"; not_ok "the agent gone during the PIN dialog: exit status 3" "$T/lost.err"; }
+check_grep "... lost the connection" "$T/lost.err" 'lost the connection to tessera-agent'
 
 tap_done
