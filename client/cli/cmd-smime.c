@@ -502,7 +502,8 @@ static int cmd_smime_verify(const CliGlobals *g, int argc, char **argv)
   const GOptionEntry entries[] = {
     OPT_IN, OPT_OUT, OPT_CA,
     { "crl", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &a->crl, "check revocation against this CRL "
-      "(PEM or DER; repeatable)", "FILE" },
+      "(PEM or DER), or every CRL in this directory; repeatable (also $TESSERA_SMIME_CRL and "
+      "$XDG_CONFIG_HOME/tessera/smime-crl/)", "FILE|DIR" },
     { "json", 0, 0, G_OPTION_ARG_NONE, &a->json, "the verdict as JSON on stdout (the content "
       "then goes only to --out)", NULL },
     { "harvest", 0, 0, G_OPTION_ARG_NONE, &a->harvest, "add a good signer's certificate to the "

@@ -85,12 +85,13 @@ gboolean smime_cert_has_email(X509 *cert, const char *address);
 
 typedef struct {
   char **ca_files;   /* --ca: anchors for this run */
-  char **crl_files;  /* --crl */
+  char **crl_files;  /* --crl: CRL files or directories */
 } SmimeTrustOptions;
 
 /* System anchors (/etc/ssl/certs), the configured collection
  * ($TESSERA_SMIME_CA, $XDG_CONFIG_HOME/tessera/smime-ca.pem and
- * smime-ca/), --ca files; CRLs (then checked for the whole chain). */
+ * smime-ca/), --ca files; CRLs from $TESSERA_SMIME_CRL, smime-crl/ and --crl
+ * (then checked for the whole chain). */
 X509_STORE *smime_trust_store(const SmimeTrustOptions *o, GError **error);
 
 typedef enum {
