@@ -26,7 +26,7 @@ typedef struct {
   /* encrypt */
   char **certs;
   gboolean gcm, oaep, allow_partial;
-  char *store_dir, *ldap_uri, *ldap_base;
+  char *store_dir, *ldap_uri, *ldap_base, *ldap_filter;
   /* verify */
   gboolean harvest, status_line;
   char *signature;
@@ -40,7 +40,7 @@ static void args_clear(SmimeArgs *a)
 {
   g_free(a->in), g_free(a->out), g_free(a->from), g_free(a->key), g_free(a->hash);
   g_strfreev(a->ca), g_strfreev(a->crl), g_strfreev(a->certs);
-  g_free(a->store_dir), g_free(a->ldap_uri), g_free(a->ldap_base);
+  g_free(a->store_dir), g_free(a->ldap_uri), g_free(a->ldap_base), g_free(a->ldap_filter);
   g_free(a->signature), g_free(a->signer), g_free(a->inform), g_free(a->outform);
   g_strfreev(a->extra);
 }
@@ -87,9 +87,11 @@ G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(SmimeArgs, args_clear)
     "recipients have no certificate (they cannot read it)", NULL },                              \
   { "store", 0, 0, G_OPTION_ARG_FILENAME, &a->store_dir, "the certificate store (default: "      \
     "$XDG_DATA_HOME/tessera/certificates)", "DIR" },                                             \
-  { "ldap", 0, 0, G_OPTION_ARG_STRING, &a->ldap_uri, "look recipients up in this LDAP directory", \
-    "URI" },                                                                                     \
-  { "ldap-base", 0, 0, G_OPTION_ARG_STRING, &a->ldap_base, "the LDAP search base", "DN" }
+  { "ldap", 0, 0, G_OPTION_ARG_STRING, &a->ldap_uri, "look recipients up in this LDAP directory " \
+    "(default: ldap-uri in smime.conf)", "URI" },                                                \
+  { "ldap-base", 0, 0, G_OPTION_ARG_STRING, &a->ldap_base, "the LDAP search base", "DN" },        \
+  { "ldap-filter", 0, 0, G_OPTION_ARG_STRING, &a->ldap_filter, "the LDAP filter, %s the address " \
+    "(default: (mail=%s))", "FILTER" }
 
 /* FORM of --inform / --outform: SMIME or DER. */
 static gboolean parse_form(const char *command, const char *option, const char *form,
@@ -484,12 +486,21 @@ static void print_verdict_json(const SmimeVerdict *v)
 }
 
 #ifdef TESSERA_SMIME_DIRECTORY
+/* smime.conf's [directory] (the admin's, then the user's), then the
+ * options. */
 static SmimeDirectory *open_directory(const SmimeArgs *a, GError **error)
 {
+  g_auto(SmimeDirectorySettings) set = { 0 };
+  if (!smime_directory_settings_load(&set, error))
+    return NULL;
+  /* --ldap names another server: the configured base and filter are its own. */
+  gboolean other_server = a->ldap_uri && g_strcmp0(a->ldap_uri, set.ldap_uri) != 0;
   const SmimeDirectoryConfig cfg = {
-    .store_dir = a->store_dir,
-    .ldap_uri = a->ldap_uri,
-    .ldap_base = a->ldap_base,
+    .store_dir = a->store_dir ? a->store_dir : set.store_dir,
+    .ldap_uri = a->ldap_uri ? a->ldap_uri : set.ldap_uri,
+    .ldap_base = a->ldap_base ? a->ldap_base : other_server ? NULL : set.ldap_base,
+    .ldap_filter = a->ldap_filter ? a->ldap_filter : other_server ? NULL : set.ldap_filter,
+    .ldap_timeout_s = set.ldap_timeout_s,
   };
   return smime_directory_new(&cfg, error);
 }

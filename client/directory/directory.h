@@ -28,6 +28,23 @@ typedef struct {
   guint ldap_timeout_s;    /* 0: 10 s */
 } SmimeDirectoryConfig;
 
+/* smime.conf (settings.c), [directory]: store, ldap-uri, ldap-base,
+ * ldap-filter, ldap-timeout. The owned counterpart of the config above. */
+typedef struct {
+  char *store_dir, *ldap_uri, *ldap_base, *ldap_filter;
+  guint ldap_timeout_s;
+} SmimeDirectorySettings;
+void smime_directory_settings_clear(SmimeDirectorySettings *s);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(SmimeDirectorySettings, smime_directory_settings_clear)
+/* Reads one file into s: the keys it names replace s's. A missing file is
+ * no error; a malformed one, an unknown group or key, or a bad value is a
+ * SMIME_DIRECTORY_ERROR_CONFIG naming the file. */
+gboolean smime_directory_settings_read(SmimeDirectorySettings *s, const char *path,
+                                       GError **error);
+/* $XDG_CONFIG_DIRS/tessera/smime.conf (the admin's; /etc/xdg by default),
+ * then $XDG_CONFIG_HOME/tessera/smime.conf (the user's). */
+gboolean smime_directory_settings_load(SmimeDirectorySettings *s, GError **error);
+
 typedef struct SmimeDirectory SmimeDirectory;
 
 SmimeDirectory *smime_directory_new(const SmimeDirectoryConfig *config, GError **error);

@@ -88,10 +88,11 @@ typedef struct {
   char **crl_files;  /* --crl: CRL files or directories */
 } SmimeTrustOptions;
 
-/* System anchors (/etc/ssl/certs), the configured collection
- * ($TESSERA_SMIME_CA, $XDG_CONFIG_HOME/tessera/smime-ca.pem and
- * smime-ca/), --ca files; CRLs from $TESSERA_SMIME_CRL, smime-crl/ and --crl
- * (then checked for the whole chain). */
+/* System anchors (/etc/ssl/certs), the configured collections
+ * ($TESSERA_SMIME_CA; smime-ca.pem and smime-ca/ in the admin's
+ * $XDG_CONFIG_DIRS/tessera and the user's $XDG_CONFIG_HOME/tessera), --ca
+ * files; CRLs from $TESSERA_SMIME_CRL, smime-crl/ there and --crl (then
+ * checked for the whole chain). */
 X509_STORE *smime_trust_store(const SmimeTrustOptions *o, GError **error);
 
 typedef enum {

@@ -115,6 +115,17 @@ static gboolean add_crl_location(X509_STORE *store, const char *path, gboolean r
   return TRUE;
 }
 
+/* $XDG_CONFIG_DIRS/tessera (the admin's; /etc/xdg by default), then
+ * $XDG_CONFIG_HOME/tessera (the user's), each + name. */
+static GPtrArray *config_paths(const char *name)
+{
+  GPtrArray *paths = g_ptr_array_new_with_free_func(g_free);
+  for (const char *const *d = g_get_system_config_dirs(); *d; d++)
+    g_ptr_array_add(paths, g_build_filename(*d, "tessera", name, NULL));
+  g_ptr_array_add(paths, g_build_filename(g_get_user_config_dir(), "tessera", name, NULL));
+  return paths;
+}
+
 X509_STORE *smime_trust_store(const SmimeTrustOptions *o, GError **error)
 {
   g_autoptr(X509_STORE) store = X509_STORE_new();
@@ -132,11 +143,13 @@ X509_STORE *smime_trust_store(const SmimeTrustOptions *o, GError **error)
       if (**p && !add_location(store, *p, TRUE, error))
         return NULL;
   }
-  g_autofree char *bundle = g_build_filename(g_get_user_config_dir(), "tessera", "smime-ca.pem",
-                                             NULL);
-  g_autofree char *dir = g_build_filename(g_get_user_config_dir(), "tessera", "smime-ca", NULL);
-  if (!add_location(store, bundle, FALSE, error) || !add_location(store, dir, FALSE, error))
-    return NULL;
+  /* The configured collections (like Exchange's certificate collection). */
+  g_autoptr(GPtrArray) bundles = config_paths("smime-ca.pem");
+  g_autoptr(GPtrArray) dirs = config_paths("smime-ca");
+  for (guint i = 0; i < bundles->len; i++)
+    if (!add_location(store, bundles->pdata[i], FALSE, error) ||
+        !add_location(store, dirs->pdata[i], FALSE, error))
+      return NULL;
   for (char **p = o ? o->ca_files : NULL; p && *p; p++)
     if (!add_location(store, *p, TRUE, error))
       return NULL;
@@ -149,10 +162,10 @@ X509_STORE *smime_trust_store(const SmimeTrustOptions *o, GError **error)
       if (**p && !add_crl_location(store, *p, TRUE, &crls, error))
         return NULL;
   }
-  g_autofree char *crl_dir = g_build_filename(g_get_user_config_dir(), "tessera", "smime-crl",
-                                              NULL);
-  if (!add_crl_location(store, crl_dir, FALSE, &crls, error))
-    return NULL;
+  g_autoptr(GPtrArray) crl_dirs = config_paths("smime-crl");
+  for (guint i = 0; i < crl_dirs->len; i++)
+    if (!add_crl_location(store, crl_dirs->pdata[i], FALSE, &crls, error))
+      return NULL;
   for (char **p = o ? o->crl_files : NULL; p && *p; p++)
     if (!add_crl_location(store, *p, TRUE, &crls, error))
       return NULL;

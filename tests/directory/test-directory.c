@@ -437,6 +437,104 @@ static void test_config_errors(void) {
   g_test_message("%s", error->message);
 }
 
+/* ---- smime.conf ---- */
+
+static char *write_conf(const char *dir, const char *name, const char *text) {
+  char *path = g_build_filename(dir, name, NULL);
+  g_autoptr(GError) error = NULL;
+  g_assert_true(g_file_set_contents(path, text, -1, &error));
+  g_assert_no_error(error);
+  return path;
+}
+
+static void test_settings_read_and_override(void) {
+  g_autofree char *dir = test_make_dir(test_root, "conf");
+  g_autofree char *admin = write_conf(dir, "admin.conf",
+                                      "# the admin's\n[directory]\nldap-uri = ldap://ldap.example.org\n"
+                                      "ldap-base = ou=people,dc=example,dc=org\n"
+                                      "ldap-filter = (&(objectClass=person)(mail=%s))\nldap-timeout = 7\n");
+  g_autofree char *user = write_conf(dir, "user.conf", "[directory]\nstore = ~/certs\n"
+                                                       "ldap-base = ou=staff,dc=example,dc=org\n");
+  g_auto(SmimeDirectorySettings) s = {0};
+  g_autoptr(GError) error = NULL;
+  g_assert_true(smime_directory_settings_read(&s, admin, &error));
+  g_assert_true(smime_directory_settings_read(&s, user, &error));
+  g_assert_no_error(error);
+  g_autofree char *certs = g_build_filename(g_get_home_dir(), "certs", NULL);
+  g_assert_cmpstr(s.store_dir, ==, certs);
+  g_assert_cmpstr(s.ldap_uri, ==, "ldap://ldap.example.org");
+  g_assert_cmpstr(s.ldap_base, ==, "ou=staff,dc=example,dc=org"); /* the user's wins */
+  g_assert_cmpstr(s.ldap_filter, ==, "(&(objectClass=person)(mail=%s))");
+  g_assert_cmpuint(s.ldap_timeout_s, ==, 7);
+  /* A file that is not there changes nothing. */
+  g_autofree char *none = g_build_filename(dir, "none.conf", NULL);
+  g_assert_true(smime_directory_settings_read(&s, none, &error));
+  g_assert_cmpstr(s.ldap_uri, ==, "ldap://ldap.example.org");
+  test_remove_tree(dir);
+}
+
+static void test_settings_errors(void) {
+  g_autofree char *dir = test_make_dir(test_root, "conf-bad");
+  const char *bad[] = {
+      "[directory]\nldap-url = ldap://x\n",           /* unknown key */
+      "[ldap]\nuri = ldap://x\n",                     /* unknown group */
+      "[directory]\nldap-timeout = 0\n",              /* out of range */
+      "[directory]\nldap-timeout = ten\n",            /* not a number */
+      "[directory]\nldap-base =\n",                   /* empty */
+      "ldap-uri = ldap://x\n",                        /* no group */
+  };
+  for (gsize i = 0; i < G_N_ELEMENTS(bad); i++) {
+    g_autofree char *path = write_conf(dir, "bad.conf", bad[i]);
+    g_auto(SmimeDirectorySettings) s = {0};
+    g_autoptr(GError) error = NULL;
+    g_assert_false(smime_directory_settings_read(&s, path, &error));
+    g_assert_error(error, SMIME_DIRECTORY_ERROR, SMIME_DIRECTORY_ERROR_CONFIG);
+    g_assert_nonnull(strstr(error->message, path)); /* names the file */
+    g_test_message("%s", error->message);
+  }
+  test_remove_tree(dir);
+}
+
+/* The user's smime.conf (XDG_CONFIG_HOME) leads to the real slapd. */
+static void test_settings_load_ldap(void) {
+  g_autofree char *home = test_make_dir(test_root, "config-home");
+  g_autofree char *tdir = g_build_filename(home, "tessera", NULL);
+  g_assert_cmpint(g_mkdir_with_parents(tdir, 0700), ==, 0);
+  g_autofree char *text = g_strdup_printf("[directory]\nldap-uri = %s\nldap-base = ou=people,"
+                                          SLAPD_SUFFIX "\nldap-filter = (&(objectClass="
+                                          "inetOrgPerson)(mail=%%s))\nldap-timeout = 5\n",
+                                          slapd.uri);
+  g_autofree char *conf = write_conf(tdir, "smime.conf", text);
+  g_autofree char *old_home = g_strdup(g_getenv("XDG_CONFIG_HOME"));
+  /* GLib reads XDG_CONFIG_HOME once per process: this test runs first. */
+  g_setenv("XDG_CONFIG_HOME", home, TRUE);
+  g_autoptr(GError) error = NULL;
+  g_auto(SmimeDirectorySettings) s = {0};
+  gboolean loaded = smime_directory_settings_load(&s, &error);
+  if (old_home)
+    g_setenv("XDG_CONFIG_HOME", old_home, TRUE);
+  else
+    g_unsetenv("XDG_CONFIG_HOME");
+  g_assert_no_error(error);
+  g_assert_true(loaded);
+  g_assert_cmpstr(s.ldap_uri, ==, slapd.uri);
+  g_autofree char *store = temp_store();
+  SmimeDirectoryConfig config = {
+      .store_dir = store,
+      .ldap_uri = s.ldap_uri,
+      .ldap_base = s.ldap_base,
+      .ldap_filter = s.ldap_filter,
+      .ldap_timeout_s = s.ldap_timeout_s,
+  };
+  g_autoptr(SmimeDirectory) d = smime_directory_new(&config, &error);
+  g_assert_no_error(error);
+  g_autoptr(GPtrArray) found = lookup_ok(d, "bob@example.org");
+  g_assert_cmpuint(found->len, ==, 1);
+  g_assert_true(contains(found, bob));
+  test_remove_tree(store);
+  test_remove_tree(home);
+}
+
 static void test_not_an_address(void) {
   g_autoptr(SmimeDirectory) d = open_store("/nonexistent/store");
   const char *bad[] = {"", "alice"};
@@ -470,6 +568,9 @@ int main(int argc, char **argv) {
   }
   g_test_message("slapd on %s", slapd.uri);
 
+  g_test_add_func("/directory/settings/load-ldap", test_settings_load_ldap);
+  g_test_add_func("/directory/settings/read-and-override", test_settings_read_and_override);
+  g_test_add_func("/directory/settings/errors", test_settings_errors);
   g_test_add_func("/directory/store/import-lookup", test_store_import_lookup);
   g_test_add_func("/directory/store/files", test_store_files);
   g_test_add_func("/directory/store/no-duplicate", test_store_no_duplicate);

@@ -284,6 +284,24 @@ check "smime import" smime import "$T/dave.pem"
 check "encrypt finds the imported certificate" smime encrypt --ca "$T/oca.pem" "$T/dave-to.eml" --out "$T/x"
 check "openssl decrypts it with dave's key" openssl cms -decrypt -in "$T/x" -recip "$T/dave.pem" -inkey "$T/dave.key" -out /dev/null
 
+# The admin's configuration ($XDG_CONFIG_DIRS/tessera): a CA collection
+# that trusts Carol's CA, and smime.conf errors that name the file.
+mkdir -p "$T/xdg-admin/tessera" "$T/bad-config/tessera"
+cp "$T/oca.pem" "$T/xdg-admin/tessera/smime-ca.pem"
+check_exit 1 "without the admin's collection Carol's CA is untrusted" \
+  smime verify "$T/ossl-signed.eml" --out /dev/null
+check "the admin's CA collection (XDG_CONFIG_DIRS) trusts it" \
+  env XDG_CONFIG_DIRS="$T/xdg-admin" "$TESSERA_CLI" --no-prompt smime verify "$T/ossl-signed.eml" --out /dev/null
+printf '[directory]\nldap-url = ldap://ldap.example.org\n' >"$T/bad-config/tessera/smime.conf"
+check_exit 1 "a misspelt key in smime.conf: encrypt fails" \
+  env XDG_CONFIG_HOME="$T/bad-config" "$TESSERA_CLI" --no-prompt smime encrypt "$T/dave-to.eml" --out /dev/null
+check_grep "... naming the file and the key" "$T/err" "bad-config/tessera/smime.conf: unknown key 'ldap-url'"
+printf '[directory]\nstore = %s\n' "$T/conf-store" >"$T/bad-config/tessera/smime.conf"
+check "smime.conf's store: import goes there" \
+  env XDG_CONFIG_HOME="$T/bad-config" "$TESSERA_CLI" smime import "$T/dave.pem"
+[ -n "$(ls "$T/conf-store" 2>/dev/null)" ] && ok "... the certificate is in the configured store" ||
+  not_ok "... the certificate is in the configured store"
+
 # --- NSS (cmsutil) both ways ---------------------------------------------
 NSSDB=sql:$T/nss
 mkdir -p "$T/nss"
