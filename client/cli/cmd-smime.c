@@ -166,16 +166,20 @@ static int smime_report(const GError *error)
   return CLI_EXIT_FAILED;
 }
 
-/* The agent's connection, its keys and a library context with the provider. */
+/* The agent's connection, its keys, a library context with the provider
+ * and the trust store. */
 typedef struct {
   tessera_client *c;
   CliKeys keys;
   OSSL_LIB_CTX *libctx;
+  X509_STORE *store;
 } Agent;
 
 static void agent_clear(Agent *ag)
 {
   cli_keys_clear(&ag->keys);
+  if (ag->store)
+    X509_STORE_free(ag->store);
   if (ag->libctx) {
     tessera_ossl_unload(ag->libctx);
     OSSL_LIB_CTX_free(ag->libctx);
@@ -186,7 +190,15 @@ static void agent_clear(Agent *ag)
 }
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Agent, agent_clear)
 
-static int agent_open(const CliGlobals *g, Agent *ag)
+static X509_STORE *open_store(const SmimeArgs *a, GError **error)
+{
+  const SmimeTrustOptions t = { a->ca, a->crl };
+  return smime_trust_store(&t, error);
+}
+
+/* Connects, lists the keys, loads the provider and (with a) opens the
+ * trust store. */
+static int agent_open(const CliGlobals *g, const SmimeArgs *a, Agent *ag)
 {
   int rc = cli_connect(g, &ag->c);
   if (rc != CLI_EXIT_OK)
@@ -199,6 +211,8 @@ static int agent_open(const CliGlobals *g, Agent *ag)
     smime_set_ossl_error(&error, SMIME_ERROR_CRYPTO, "cannot load the tessera OpenSSL provider");
     return smime_report(error);
   }
+  if (a && !(ag->store = open_store(a, &error)))
+    return smime_report(error);
   return CLI_EXIT_OK;
 }
 
@@ -213,10 +227,23 @@ static int agent_report(const Agent *ag, const GError *error)
   return smime_report(error);
 }
 
-static X509_STORE *open_store(const SmimeArgs *a, GError **error)
+/* Writes the result: m's outer headers (none for bare input), with
+ * MIME-Version when the body is a bare entity, then body (rewound). */
+static int write_result(const SmimeArgs *a, SmimeMessage *m, gboolean mime_version, BIO *body)
 {
-  const SmimeTrustOptions t = { a->ca, a->crl };
-  return smime_trust_store(&t, error);
+  g_autoptr(GError) error = NULL;
+  BIO *out = smime_output_open(a->out, a->crlf, &error);
+  if (out == NULL)
+    return smime_report(error);
+  if ((m && (!smime_write_outer_headers(m, out, &error) ||
+             (mime_version && BIO_puts(out, "MIME-Version: 1.0\n") < 0))) ||
+      !smime_bio_copy(body, out, &error)) {
+    BIO_free_all(out);
+    return smime_report(error);
+  }
+  if (!smime_output_close(out, &error))
+    return smime_report(error);
+  return CLI_EXIT_OK;
 }
 
 /* ---- sign ---- */
@@ -360,12 +387,10 @@ static int sign_bare(const CliGlobals *g, const SmimeArgs *a)
   if (entity == NULL)
     return smime_report(error);
   g_auto(Agent) ag = { 0 };
-  int rc = agent_open(g, &ag);
+  int rc = agent_open(g, a, &ag);
   if (rc != CLI_EXIT_OK)
     return rc;
-  g_autoptr(X509_STORE) store = open_store(a, &error);
-  if (store == NULL)
-    return smime_report(error);
+  X509_STORE *store = ag.store;
   g_autofree char *from = a->from ? g_ascii_strdown(a->from, -1) : NULL;
   BIO *out = smime_output_open(a->out, TRUE, &error);
   if (out == NULL)
@@ -398,26 +423,15 @@ static int cmd_smime_sign(const CliGlobals *g, int argc, char **argv)
   if (m == NULL)
     return smime_report(error);
   g_auto(Agent) ag = { 0 };
-  int rc = agent_open(g, &ag);
+  int rc = agent_open(g, a, &ag);
   if (rc != CLI_EXIT_OK)
     return rc;
-  g_autoptr(X509_STORE) store = open_store(a, &error);
-  if (store == NULL)
-    return smime_report(error);
+  X509_STORE *store = ag.store;
   g_autoptr(BIO) signed_entity = smime_tmp_bio(&error);
   if (signed_entity == NULL || !sign_to(&ag, a, m, store, signed_entity, FALSE, &error) ||
       BIO_seek(signed_entity, 0) < 0)
     return agent_report(&ag, error);
-  BIO *out = smime_output_open(a->out, a->crlf, &error);
-  if (out == NULL)
-    return smime_report(error);
-  if (!smime_write_outer_headers(m, out, &error) || !smime_bio_copy(signed_entity, out, &error)) {
-    BIO_free_all(out);
-    return smime_report(error);
-  }
-  if (!smime_output_close(out, &error))
-    return smime_report(error);
-  return CLI_EXIT_OK;
+  return write_result(a, m, FALSE, signed_entity);
 }
 
 /* ---- verify ---- */
@@ -820,12 +834,10 @@ static int encrypt_bare(const CliGlobals *g, const SmimeArgs *a)
   if (entity == NULL)
     return smime_report(error);
   g_auto(Agent) ag = { 0 };
-  int rc = agent_open(g, &ag);
+  int rc = agent_open(g, a, &ag);
   if (rc != CLI_EXIT_OK)
     return rc;
-  g_autoptr(X509_STORE) store = open_store(a, &error);
-  if (store == NULL)
-    return smime_report(error);
+  X509_STORE *store = ag.store;
   STACK_OF(X509) *recips = sk_X509_new_null();
   gboolean ok = TRUE;
   for (char **p = a->certs; ok && p && *p; p++)
@@ -891,12 +903,10 @@ static int encrypt_command(const CliGlobals *g, int argc, char **argv, gboolean 
   if (m == NULL)
     return smime_report(error);
   g_auto(Agent) ag = { 0 };
-  int rc = agent_open(g, &ag);
+  int rc = agent_open(g, a, &ag);
   if (rc != CLI_EXIT_OK)
     return rc;
-  g_autoptr(X509_STORE) store = open_store(a, &error);
-  if (store == NULL)
-    return smime_report(error);
+  X509_STORE *store = ag.store;
   STACK_OF(X509) *recips = collect_recipients(&ag, a, m, store, &error);
   if (recips == NULL)
     return agent_report(&ag, error);
@@ -917,16 +927,7 @@ static int encrypt_command(const CliGlobals *g, int argc, char **argv, gboolean 
   smime_certs_free(recips);
   if (!ok)
     return agent_report(&ag, error);
-  BIO *out = smime_output_open(a->out, a->crlf, &error);
-  if (out == NULL)
-    return smime_report(error);
-  if (!smime_write_outer_headers(m, out, &error) || !smime_bio_copy(sealed, out, &error)) {
-    BIO_free_all(out);
-    return smime_report(error);
-  }
-  if (!smime_output_close(out, &error))
-    return smime_report(error);
-  return CLI_EXIT_OK;
+  return write_result(a, m, FALSE, sealed);
 }
 
 static int cmd_smime_encrypt(const CliGlobals *g, int argc, char **argv)
@@ -960,7 +961,7 @@ static int cmd_smime_decrypt(const CliGlobals *g, int argc, char **argv)
     return smime_report(error);
   g_auto(Agent) ag = { 0 };
   g_autoptr(CMS_ContentInfo) cms = NULL;
-  int rc = agent_open(g, &ag);
+  int rc = agent_open(g, NULL, &ag);
   if (rc != CLI_EXIT_OK)
     return rc;
   g_autoptr(BIO) content = NULL; /* the encrypted content, streamed */
@@ -976,18 +977,7 @@ static int cmd_smime_decrypt(const CliGlobals *g, int argc, char **argv)
   if (BIO_flush(plain) != 1 || BIO_seek(plain, 0) < 0)
     return CLI_EXIT_FAILED;
   g_printerr("tessera smime: decrypted with %s\n", used);
-  BIO *out = smime_output_open(a->out, a->crlf, &error);
-  if (out == NULL)
-    return smime_report(error);
-  if ((m && (!smime_write_outer_headers(m, out, &error) ||
-             BIO_puts(out, "MIME-Version: 1.0\n") < 0)) ||
-      !smime_bio_copy(plain, out, &error)) {
-    BIO_free_all(out);
-    return smime_report(error);
-  }
-  if (!smime_output_close(out, &error))
-    return smime_report(error);
-  return CLI_EXIT_OK;
+  return write_result(a, m, TRUE, plain);
 }
 
 /* ---- import ---- */
