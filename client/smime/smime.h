@@ -62,12 +62,16 @@ GPtrArray *smime_message_recipients(SmimeMessage *m);
  * came, LF line ends. */
 gboolean smime_write_outer_headers(SmimeMessage *m, BIO *out, GError **error);
 /* The message's MIME entity (headers and body), CRLF line ends, in a
- * temporary file BIO positioned at its start. encode_7bit: re-encode 8-bit
- * and binary parts (quoted-printable / base64) first. */
+ * BIO positioned at its start, which BIO_seek(b, 0) rewinds: a single part
+ * stored as it is sent is made canonical while it is read (that BIO has no
+ * fd), anything else is written to a temporary file BIO first.
+ * encode_7bit: re-encode 8-bit and binary parts (quoted-printable /
+ * base64) first. */
 BIO *smime_entity_bio(GMimeObject *entity, gboolean encode_7bit, GError **error);
 /* The decoded content of a part, in a temporary file BIO. */
 BIO *smime_part_content_bio(GMimePart *part, GError **error);
-/* A temporary file BIO (unlinked), read/write. */
+/* A temporary file BIO (unlinked), read/write, buffered (BIO_flush,
+ * BIO_seek and BIO_get_fd write out what is pending). */
 BIO *smime_tmp_bio(GError **error);
 /* A filter BIO that turns CRLF into LF (mail on Unix has LF line ends). */
 BIO *smime_lf_filter_new(void);
@@ -219,6 +223,27 @@ typedef enum {
   SMIME_VERDICT_MALFORMED,
 } SmimeVerdictCode;
 
+/* One SignerInfo's verdict: its signature over the content, its
+ * certificate, chain, signing time and the From address. */
+typedef struct {
+  SmimeVerdictCode code;
+  char *reason;      /* the exact reason for anything but GOOD */
+  char *signer_name; /* common name */
+  char *signer_address;
+  char *signer_subject, *signer_issuer, *signer_serial; /* NULL: no certificate */
+  char *signed_at;   /* ISO 8601 UTC, or NULL */
+  char *anchor;      /* the trust anchor's subject */
+  GPtrArray *chain;  /* subjects, leaf first */
+  X509 *signer_cert; /* owned */
+} SmimeSignerVerdict;
+void smime_signer_verdict_free(SmimeSignerVerdict *s);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(SmimeSignerVerdict, smime_signer_verdict_free)
+
+/* The message's verdict. With several signers it is GOOD when at least one
+ * signer is good and no signature fails to verify (one that fails is a
+ * changed message: BAD_SIGNATURE, whatever the others say); otherwise the
+ * first failing signer's. The signer fields describe the chosen signer:
+ * the first bad signature, else the first good signer, else the first. */
 typedef struct {
   SmimeVerdictCode code;
   char *reason;      /* the exact reason for anything but GOOD */
@@ -232,6 +257,9 @@ typedef struct {
   gboolean opaque;
   gboolean address_unchecked; /* a bare entity without --from: no address to check */
   X509 *signer_cert; /* owned, for --harvest */
+  GPtrArray *signers; /* SmimeSignerVerdict *, every SignerInfo in the message's
+                       * order; NULL when there was none to judge */
+  guint chosen;       /* the index in signers the fields above describe */
 } SmimeVerdict;
 void smime_verdict_clear(SmimeVerdict *v);
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(SmimeVerdict, smime_verdict_clear)

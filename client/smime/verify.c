@@ -1,11 +1,30 @@
-/* tessera smime — verifying multipart/signed and opaque signed-data: the
- * signature, then the signer's chain to a local trust anchor (validity,
- * usage, CRLs), then the From address. No network. */
+/* tessera smime — verifying multipart/signed and opaque signed-data, every
+ * signer on its own: the signature, then the signer's chain to a local
+ * trust anchor (validity, usage, CRLs), then the From address; the content
+ * is read once for all of them. No network. */
 #include "smime.h"
 
 #include <openssl/cms.h>
 #include <openssl/err.h>
 #include <string.h>
+
+void smime_signer_verdict_free(SmimeSignerVerdict *s)
+{
+  if (s == NULL)
+    return;
+  g_free(s->reason);
+  g_free(s->signer_name);
+  g_free(s->signer_address);
+  g_free(s->signer_subject);
+  g_free(s->signer_issuer);
+  g_free(s->signer_serial);
+  g_free(s->signed_at);
+  g_free(s->anchor);
+  if (s->chain)
+    g_ptr_array_unref(s->chain);
+  X509_free(s->signer_cert);
+  g_free(s);
+}
 
 void smime_verdict_clear(SmimeVerdict *v)
 {
@@ -20,6 +39,8 @@ void smime_verdict_clear(SmimeVerdict *v)
   g_clear_pointer(&v->anchor, g_free);
   g_clear_pointer(&v->chain, g_ptr_array_unref);
   g_clear_pointer(&v->signer_cert, X509_free);
+  g_clear_pointer(&v->signers, g_ptr_array_unref);
+  v->chosen = 0;
 }
 
 const char *smime_verdict_name(SmimeVerdictCode c)
@@ -78,7 +99,7 @@ static char *signing_time(CMS_SignerInfo *si)
   return g_strdup(buf);
 }
 
-/* The reason CMS_verify failed, from the queue (emptied). */
+/* Why a signer's signature did not verify, from the queue (emptied). */
 static SmimeVerdictCode classify_cms_failure(char **reason)
 {
   unsigned long first = ERR_peek_error();
@@ -106,22 +127,23 @@ static SmimeVerdictCode classify_cms_failure(char **reason)
   return code;
 }
 
-static void set_signer(SmimeVerdict *v, X509 *signer)
+static void set_signer(SmimeSignerVerdict *s, X509 *signer, const char *from)
 {
-  v->signer_cert = X509_dup(signer);
-  v->signer_name = common_name(signer);
-  v->signer_subject = name_line(X509_get_subject_name(signer));
-  v->signer_issuer = name_line(X509_get_issuer_name(signer));
+  if (X509_up_ref(signer))
+    s->signer_cert = signer;
+  s->signer_name = common_name(signer);
+  s->signer_subject = name_line(X509_get_subject_name(signer));
+  s->signer_issuer = name_line(X509_get_issuer_name(signer));
   BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(signer), NULL);
   char *hex = bn ? BN_bn2hex(bn) : NULL;
-  v->signer_serial = g_strdup(hex);
+  s->signer_serial = g_strdup(hex);
   OPENSSL_free(hex);
   BN_free(bn);
   g_autoptr(GPtrArray) emails = smime_cert_emails(signer);
-  if (v->from && smime_cert_has_email(signer, v->from))
-    v->signer_address = g_strdup(v->from);
+  if (from && smime_cert_has_email(signer, from))
+    s->signer_address = g_strdup(from);
   else if (emails->len > 0)
-    v->signer_address = g_strdup(emails->pdata[0]);
+    s->signer_address = g_strdup(emails->pdata[0]);
 }
 
 static gboolean is_signed_data(GMimeObject *o)
@@ -131,81 +153,221 @@ static gboolean is_signed_data(GMimeObject *o)
   return st == NULL || g_ascii_strcasecmp(st, "signed-data") == 0;
 }
 
-/* The verdict on a SignedData whose CMS_verify returned ok: the
- * signature, the signer's chain, then the From address (not checked when
- * v->from is NULL: a bare entity has no From, and the mail program checks
+/* A signer whose signature verified: its chain (the message's certificates
+ * as intermediates), then the From address (not checked when
+ * address_unchecked: a bare entity has no From, and the mail program checks
  * the sender itself). */
-static void judge(CMS_ContentInfo *cms, int ok, X509_STORE *store, SmimeVerdict *v)
+static void judge_chain(SmimeSignerVerdict *s, X509 *signer, STACK_OF(X509) *certs,
+                        X509_STORE *store, const char *from, gboolean address_unchecked)
+{
+  g_auto(SmimeChainResult) chain = { 0 };
+  smime_verify_chain(store, signer, certs, X509_PURPOSE_SMIME_SIGN, &chain);
+  s->chain = g_ptr_array_new_with_free_func(g_free);
+  for (int i = 0; chain.chain && i < sk_X509_num(chain.chain); i++)
+    g_ptr_array_add(s->chain, name_line(X509_get_subject_name(sk_X509_value(chain.chain, i))));
+  if (chain.status == SMIME_CHAIN_OK && s->chain->len > 0)
+    s->anchor = g_strdup(s->chain->pdata[s->chain->len - 1]);
+  switch (chain.status) {
+  case SMIME_CHAIN_OK:
+    if (address_unchecked) {
+      s->code = SMIME_VERDICT_GOOD;
+    } else if (from == NULL || !smime_cert_has_email(signer, from)) {
+      s->code = SMIME_VERDICT_ADDRESS_MISMATCH;
+      g_autoptr(GPtrArray) emails = smime_cert_emails(signer);
+      g_ptr_array_add(emails, NULL);
+      g_autofree char *list = g_strjoinv(", ", (char **)emails->pdata);
+      s->reason = g_strdup_printf("address mismatch: the message is from %s, the certificate "
+                                  "is for %s",
+                                  from ? from : "nobody (no From)", *list ? list : "no address");
+    } else {
+      s->code = SMIME_VERDICT_GOOD;
+    }
+    break;
+  case SMIME_CHAIN_EXPIRED:
+    s->code = SMIME_VERDICT_EXPIRED;
+    s->reason = g_strdup_printf("expired: %s", chain.reason);
+    break;
+  case SMIME_CHAIN_NOT_YET_VALID:
+    s->code = SMIME_VERDICT_EXPIRED;
+    s->reason = g_strdup_printf("not valid yet: %s", chain.reason);
+    break;
+  case SMIME_CHAIN_REVOKED:
+    s->code = SMIME_VERDICT_REVOKED;
+    s->reason = g_strdup_printf("revoked: %s", chain.reason);
+    break;
+  case SMIME_CHAIN_USAGE:
+    s->code = SMIME_VERDICT_USAGE;
+    s->reason = g_strdup_printf("the certificate is not for signing mail: %s", chain.reason);
+    break;
+  case SMIME_CHAIN_UNTRUSTED:
+    s->code = SMIME_VERDICT_UNTRUSTED;
+    s->reason = g_strdup_printf("untrusted: %s", chain.reason);
+    break;
+  }
+  ERR_clear_error();
+}
+
+/* Frees the BIOs in front of keep (CMS_dataInit's digest BIOs), not keep
+ * itself; keep NULL: the whole chain. */
+static void free_bios_before(BIO *b, BIO *keep)
+{
+  while (b != NULL && b != keep) {
+    BIO *next = BIO_pop(b);
+    BIO_free(b);
+    b = next;
+  }
+}
+
+/* Reads the content once through the digest BIOs of every digest
+ * algorithm of the SignedData, copying it to out (NULL: nowhere), in
+ * blocks: memory stays bounded. Returns the chain (for
+ * CMS_SignerInfo_verify_content), or NULL with *reason (unreadable content)
+ * or with error (out cannot be written). */
+static BIO *digest_content(CMS_ContentInfo *cms, BIO *dcont, BIO *out, char **reason,
+                           GError **error)
+{
+  ERR_clear_error();
+  BIO *chain = CMS_dataInit(cms, dcont);
+  if (chain == NULL) {
+    unsigned long e = ERR_peek_error();
+    *reason = g_strdup_printf("malformed: the signature cannot be checked: %s",
+                              e ? ERR_reason_error_string(e) : "invalid CMS");
+    ERR_clear_error();
+    return NULL;
+  }
+  char buf[16384];
+  for (;;) {
+    int n = BIO_read(chain, buf, (int)sizeof(buf));
+    if (n == 0)
+      break;
+    if (n < 0) {
+      unsigned long e = ERR_peek_error();
+      *reason = g_strdup_printf("malformed: the signed content cannot be read: %s",
+                                e ? ERR_reason_error_string(e) : "read error");
+      ERR_clear_error();
+      free_bios_before(chain, dcont);
+      return NULL;
+    }
+    if (out && BIO_write(out, buf, n) != n) {
+      g_set_error(error, SMIME_ERROR, SMIME_ERROR_INPUT, "cannot write the content");
+      free_bios_before(chain, dcont);
+      return NULL;
+    }
+  }
+  return chain;
+}
+
+/* Copies the chosen signer (see SmimeVerdict) into v's own fields. */
+static void choose_signer(SmimeVerdict *v)
+{
+  guint pick = 0;
+  gboolean bad = FALSE;
+  for (guint i = 0; i < v->signers->len && !bad; i++)
+    if (((SmimeSignerVerdict *)v->signers->pdata[i])->code == SMIME_VERDICT_BAD_SIGNATURE)
+      pick = i, bad = TRUE;
+  for (guint i = 0; i < v->signers->len && !bad; i++)
+    if (((SmimeSignerVerdict *)v->signers->pdata[i])->code == SMIME_VERDICT_GOOD) {
+      pick = i;
+      break;
+    }
+  const SmimeSignerVerdict *s = v->signers->pdata[pick];
+  v->chosen = pick;
+  v->code = s->code;
+  v->reason = g_strdup(s->reason);
+  v->signer_name = g_strdup(s->signer_name);
+  v->signer_address = g_strdup(s->signer_address);
+  v->signer_subject = g_strdup(s->signer_subject);
+  v->signer_issuer = g_strdup(s->signer_issuer);
+  v->signer_serial = g_strdup(s->signer_serial);
+  v->signed_at = g_strdup(s->signed_at);
+  v->anchor = g_strdup(s->anchor);
+  if (s->chain) {
+    v->chain = g_ptr_array_new_full(s->chain->len, g_free);
+    for (guint i = 0; i < s->chain->len; i++)
+      g_ptr_array_add(v->chain, g_strdup(s->chain->pdata[i]));
+  }
+  if (s->signer_cert && X509_up_ref(s->signer_cert))
+    v->signer_cert = s->signer_cert;
+}
+
+/* The verdict on a SignedData, every SignerInfo on its own: its
+ * certificate (from the message), the signature over its signed
+ * attributes, the content's digest (the content read once, from dcont or,
+ * when NULL, encapsulated, and copied to out), then its chain and the From
+ * address (v->from; not checked when v->address_unchecked). FALSE only when
+ * out cannot be written (error). */
+static gboolean verify_signed_data(CMS_ContentInfo *cms, BIO *dcont, BIO *out, X509_STORE *store,
+                                   SmimeVerdict *v, GError **error)
 {
   STACK_OF(CMS_SignerInfo) *sis = CMS_get0_SignerInfos(cms);
-  if (sk_CMS_SignerInfo_num(sis) < 1) {
+  int n = sk_CMS_SignerInfo_num(sis);
+  if (n < 1) {
     v->code = SMIME_VERDICT_MALFORMED;
     v->reason = g_strdup("malformed: the SignedData has no signer");
     ERR_clear_error();
-    return;
+    return TRUE;
   }
-  CMS_SignerInfo *si = sk_CMS_SignerInfo_value(sis, 0);
-  v->signed_at = signing_time(si);
-  STACK_OF(X509) *signers = CMS_get0_signers(cms);
-  X509 *signer = sk_X509_num(signers) > 0 ? sk_X509_value(signers, 0) : NULL;
-  sk_X509_free(signers);
-  if (signer)
-    set_signer(v, signer);
-  if (ok != 1) {
-    v->code = classify_cms_failure(&v->reason);
-  } else if (signer == NULL) {
-    v->code = SMIME_VERDICT_UNTRUSTED;
-    v->reason = g_strdup("untrusted: the signer's certificate is not in the message");
-  } else {
-    STACK_OF(X509) *certs = CMS_get1_certs(cms);
-    g_auto(SmimeChainResult) chain = { 0 };
-    smime_verify_chain(store, signer, certs, X509_PURPOSE_SMIME_SIGN, &chain);
-    smime_certs_free(certs);
-    v->chain = g_ptr_array_new_with_free_func(g_free);
-    for (int i = 0; chain.chain && i < sk_X509_num(chain.chain); i++)
-      g_ptr_array_add(v->chain, name_line(X509_get_subject_name(sk_X509_value(chain.chain, i))));
-    if (chain.status == SMIME_CHAIN_OK && v->chain->len > 0)
-      v->anchor = g_strdup(v->chain->pdata[v->chain->len - 1]);
-    switch (chain.status) {
-    case SMIME_CHAIN_OK:
-      if (v->address_unchecked) {
-        v->code = SMIME_VERDICT_GOOD;
-      } else if (v->from == NULL || !smime_cert_has_email(signer, v->from)) {
-        v->code = SMIME_VERDICT_ADDRESS_MISMATCH;
-        g_autoptr(GPtrArray) emails = smime_cert_emails(signer);
-        g_ptr_array_add(emails, NULL);
-        g_autofree char *list = g_strjoinv(", ", (char **)emails->pdata);
-        v->reason = g_strdup_printf("address mismatch: the message is from %s, the certificate "
-                                    "is for %s",
-                                    v->from ? v->from : "nobody (no From)",
-                                    *list ? list : "no address");
-      } else {
-        v->code = SMIME_VERDICT_GOOD;
-      }
-      break;
-    case SMIME_CHAIN_EXPIRED:
-      v->code = SMIME_VERDICT_EXPIRED;
-      v->reason = g_strdup_printf("expired: %s", chain.reason);
-      break;
-    case SMIME_CHAIN_NOT_YET_VALID:
-      v->code = SMIME_VERDICT_EXPIRED;
-      v->reason = g_strdup_printf("not valid yet: %s", chain.reason);
-      break;
-    case SMIME_CHAIN_REVOKED:
-      v->code = SMIME_VERDICT_REVOKED;
-      v->reason = g_strdup_printf("revoked: %s", chain.reason);
-      break;
-    case SMIME_CHAIN_USAGE:
-      v->code = SMIME_VERDICT_USAGE;
-      v->reason = g_strdup_printf("the certificate is not for signing mail: %s", chain.reason);
-      break;
-    case SMIME_CHAIN_UNTRUSTED:
-      v->code = SMIME_VERDICT_UNTRUSTED;
-      v->reason = g_strdup_printf("untrusted: %s", chain.reason);
-      break;
-    }
+  if (dcont == NULL && CMS_is_detached(cms)) {
+    v->code = SMIME_VERDICT_MALFORMED;
+    v->reason = g_strdup("malformed: the SignedData has no content (a detached signature)");
+    return TRUE;
   }
   ERR_clear_error();
+  CMS_set1_signers_certs(cms, NULL, 0); /* each signer's certificate, from the message's */
+  ERR_clear_error();
+  v->signers = g_ptr_array_new_full((guint)n, (GDestroyNotify)smime_signer_verdict_free);
+  g_autofree gboolean *pending = g_new0(gboolean, n); /* the content's digest to check */
+  gboolean any_pending = FALSE;
+  for (int i = 0; i < n; i++) {
+    CMS_SignerInfo *si = sk_CMS_SignerInfo_value(sis, i);
+    SmimeSignerVerdict *s = g_new0(SmimeSignerVerdict, 1);
+    g_ptr_array_add(v->signers, s);
+    s->signed_at = signing_time(si);
+    X509 *signer = NULL;
+    CMS_SignerInfo_get0_algs(si, NULL, &signer, NULL, NULL);
+    if (signer == NULL) {
+      s->code = SMIME_VERDICT_UNTRUSTED;
+      s->reason = g_strdup("untrusted: the signer's certificate is not in the message");
+      continue;
+    }
+    set_signer(s, signer, v->from);
+    ERR_clear_error();
+    if (CMS_signed_get_attr_count(si) >= 0 && CMS_SignerInfo_verify(si) <= 0) {
+      s->code = classify_cms_failure(&s->reason);
+      continue;
+    }
+    pending[i] = any_pending = TRUE;
+  }
+
+  /* The content, read once even when no digest is left to check: out
+   * gets it whatever the verdict, as a clear-signed message shows it. */
+  g_autofree char *unreadable = NULL;
+  BIO *chain = digest_content(cms, dcont, out, &unreadable, error);
+  if (chain == NULL && unreadable == NULL)
+    return FALSE;
+  STACK_OF(X509) *certs = any_pending ? CMS_get1_certs(cms) : NULL;
+  for (int i = 0; i < n; i++) {
+    if (!pending[i])
+      continue;
+    CMS_SignerInfo *si = sk_CMS_SignerInfo_value(sis, i);
+    SmimeSignerVerdict *s = v->signers->pdata[i];
+    if (chain == NULL) {
+      s->code = SMIME_VERDICT_MALFORMED;
+      s->reason = g_strdup(unreadable);
+      continue;
+    }
+    ERR_clear_error();
+    if (CMS_SignerInfo_verify_content(si, chain) <= 0) {
+      s->code = classify_cms_failure(&s->reason);
+      continue;
+    }
+    judge_chain(s, s->signer_cert, certs, store, v->from, v->address_unchecked);
+  }
+  smime_certs_free(certs);
+  free_bios_before(chain, dcont);
+  choose_signer(v);
+  ERR_clear_error();
+  return TRUE;
 }
 
 gboolean smime_verify_message(OSSL_LIB_CTX *libctx, SmimeMessage *m, X509_STORE *store,
@@ -217,7 +379,6 @@ gboolean smime_verify_message(OSSL_LIB_CTX *libctx, SmimeMessage *m, X509_STORE 
   g_autoptr(CMS_ContentInfo) cms = NULL;
   g_autoptr(BIO) signed_entity = NULL; /* what goes to content */
   g_autoptr(BIO) econtent = NULL;      /* opaque: the content, streamed (ber.c) */
-  int ok;
   ERR_clear_error();
   if (GMIME_IS_MULTIPART_SIGNED(entity)) {
     GMimeMultipart *mp = GMIME_MULTIPART(entity);
@@ -244,7 +405,8 @@ gboolean smime_verify_message(OSSL_LIB_CTX *libctx, SmimeMessage *m, X509_STORE 
       v->reason = g_strdup("malformed: the signature part is not CMS SignedData");
       return TRUE;
     }
-    ok = CMS_verify(cms, NULL, NULL, signed_entity, NULL, CMS_BINARY | CMS_NO_SIGNER_CERT_VERIFY);
+    if (!verify_signed_data(cms, signed_entity, NULL, store, v, error))
+      return FALSE;
     if (BIO_seek(signed_entity, 0) < 0) {
       g_set_error(error, SMIME_ERROR, SMIME_ERROR_INPUT, "cannot rewind a temporary file");
       return FALSE;
@@ -268,8 +430,8 @@ gboolean smime_verify_message(OSSL_LIB_CTX *libctx, SmimeMessage *m, X509_STORE 
     v->opaque = TRUE;
     if (!(signed_entity = smime_tmp_bio(error)))
       return FALSE;
-    ok = CMS_verify(cms, NULL, NULL, econtent, signed_entity,
-                    CMS_BINARY | CMS_NO_SIGNER_CERT_VERIFY);
+    if (!verify_signed_data(cms, econtent, signed_entity, store, v, error))
+      return FALSE;
     if (BIO_flush(signed_entity) != 1 || BIO_seek(signed_entity, 0) < 0) {
       g_set_error(error, SMIME_ERROR, SMIME_ERROR_INPUT, "cannot rewind a temporary file");
       return FALSE;
@@ -282,7 +444,6 @@ gboolean smime_verify_message(OSSL_LIB_CTX *libctx, SmimeMessage *m, X509_STORE 
     return TRUE;
   }
 
-  judge(cms, ok, store, v);
   ERR_clear_error();
   if (content) {
     if (!smime_write_outer_headers(m, content, error) || BIO_puts(content, "MIME-Version: 1.0\n") < 0 ||
@@ -324,9 +485,7 @@ gboolean smime_verify_detached(OSSL_LIB_CTX *libctx, BIO *signature, BIO *conten
                          "signature of the file (verify it without --signature)");
     return TRUE;
   }
-  int ok = CMS_verify(cms, NULL, NULL, content, NULL, CMS_BINARY | CMS_NO_SIGNER_CERT_VERIFY);
-  judge(cms, ok, store, v);
-  return TRUE;
+  return verify_signed_data(cms, content, NULL, store, v, error);
 }
 
 gboolean smime_verify_bare(OSSL_LIB_CTX *libctx, BIO *der, const char *from, X509_STORE *store,
@@ -354,10 +513,8 @@ gboolean smime_verify_bare(OSSL_LIB_CTX *libctx, BIO *der, const char *from, X50
                          "as FILE and the signature with --signature)");
     return TRUE;
   }
-  g_autoptr(BIO) sink = content ? NULL : BIO_new(BIO_s_null());
-  int ok = CMS_verify(cms, NULL, NULL, econtent, content ? content : sink,
-                      CMS_BINARY | CMS_NO_SIGNER_CERT_VERIFY);
-  judge(cms, ok, store, v);
+  if (!verify_signed_data(cms, econtent, content, store, v, error))
+    return FALSE;
   if (content && BIO_flush(content) != 1) {
     g_set_error(error, SMIME_ERROR, SMIME_ERROR_INPUT, "cannot write the content");
     return FALSE;
