@@ -453,14 +453,34 @@ static void print_verdict_text(const SmimeVerdict *v, gboolean status_line)
     if (v->address_unchecked)
       g_printerr("  address: not checked (a bare entity has no From; --from ADDR checks it)\n");
     g_string_free(chain, TRUE);
-    return;
+  } else {
+    g_printerr("tessera smime: %s\n", v->reason);
+    if (v->signer_subject)
+      g_printerr("  signer: %s%s%s%s\n", v->signer_subject, v->signer_address ? " <" : "",
+                 v->signer_address ? v->signer_address : "", v->signer_address ? ">" : "");
+    if (v->signed_at)
+      g_printerr("  signed at: %s\n", v->signed_at);
   }
-  g_printerr("tessera smime: %s\n", v->reason);
-  if (v->signer_subject)
-    g_printerr("  signer: %s%s%s%s\n", v->signer_subject, v->signer_address ? " <" : "",
-               v->signer_address ? v->signer_address : "", v->signer_address ? ">" : "");
-  if (v->signed_at)
-    g_printerr("  signed at: %s\n", v->signed_at);
+  /* The other signers, one line each. */
+  for (guint i = 0; v->signers && i < v->signers->len; i++) {
+    const SmimeSignerVerdict *s = v->signers->pdata[i];
+    if (i == v->chosen)
+      continue;
+    const char *name = s->signer_name ? s->signer_name : s->signer_subject;
+    g_printerr("  also signed by %s%s%s%s: %s\n", name ? name : "a signer without a certificate",
+               s->signer_address ? " <" : "", s->signer_address ? s->signer_address : "",
+               s->signer_address ? ">" : "",
+               s->code == SMIME_VERDICT_GOOD ? smime_verdict_name(s->code) : s->reason);
+  }
+}
+
+static void print_chain_json(CliJson *j, const GPtrArray *chain)
+{
+  cli_json_key(j, "chain");
+  cli_json_begin_array(j);
+  for (guint i = 0; chain && i < chain->len; i++)
+    cli_json_string(j, chain->pdata[i]);
+  cli_json_end_array(j);
 }
 
 static void print_verdict_json(const SmimeVerdict *v)
@@ -490,10 +510,27 @@ static void print_verdict_json(const SmimeVerdict *v)
   }
   cli_json_member(&j, "signed_at", v->signed_at);
   cli_json_member(&j, "anchor", v->anchor);
-  cli_json_key(&j, "chain");
+  print_chain_json(&j, v->chain);
+  /* Every SignerInfo, in the message's order. */
+  cli_json_key(&j, "signers");
   cli_json_begin_array(&j);
-  for (guint i = 0; v->chain && i < v->chain->len; i++)
-    cli_json_string(&j, v->chain->pdata[i]);
+  for (guint i = 0; v->signers && i < v->signers->len; i++) {
+    const SmimeSignerVerdict *s = v->signers->pdata[i];
+    cli_json_begin_object(&j);
+    cli_json_member(&j, "verdict", smime_verdict_name(s->code));
+    cli_json_key(&j, "good");
+    cli_json_bool(&j, s->code == SMIME_VERDICT_GOOD);
+    cli_json_member(&j, "reason", s->reason);
+    cli_json_member(&j, "name", s->signer_name);
+    cli_json_member(&j, "address", s->signer_address);
+    cli_json_member(&j, "subject", s->signer_subject);
+    cli_json_member(&j, "issuer", s->signer_issuer);
+    cli_json_member(&j, "serial", s->signer_serial);
+    cli_json_member(&j, "signed_at", s->signed_at);
+    cli_json_member(&j, "anchor", s->anchor);
+    print_chain_json(&j, s->chain);
+    cli_json_end_object(&j);
+  }
   cli_json_end_array(&j);
   cli_json_end_object(&j);
   cli_json_print(&j);

@@ -273,6 +273,83 @@ check_exit 1 "TESSERA_SMIME_CRL naming a missing file: bad input" \
   env TESSERA_SMIME_CRL="$T/no-such.crl" "$TESSERA_CLI" --no-prompt smime verify --ca "$T/oca.pem" "$T/ossl-signed.eml" --out /dev/null
 check_grep "names the missing file" "$T/err" "cannot read the CRL $T/no-such.crl"
 
+# --- several signers: each SignerInfo judged on its own -------------------
+# Carol's second key (ECDSA) for the same address, and a stray signer whose
+# CA no one trusts.
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/carol-ec.key" \
+  -subj "/CN=Carol Example (EC)" -out "$T/carol-ec.csr" 2>/dev/null
+openssl x509 -req -in "$T/carol-ec.csr" -CA "$T/oca.pem" -CAkey "$T/oca.key" -set_serial 8 -days 30 \
+  -extfile "$T/carol.cnf" -out "$T/carol-ec.pem" 2>/dev/null
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/stray-ca.key" \
+  -out "$T/stray-ca.pem" -subj "/CN=Stray CA" -days 30 2>/dev/null
+openssl req -new -newkey rsa:2048 -nodes -keyout "$T/stray.key" -subj "/CN=Stray Carol" \
+  -out "$T/stray.csr" 2>/dev/null
+openssl x509 -req -in "$T/stray.csr" -CA "$T/stray-ca.pem" -CAkey "$T/stray-ca.key" -set_serial 9 \
+  -days 30 -extfile "$T/carol.cnf" -out "$T/stray.pem" 2>/dev/null
+two_signed() { # two_signed OUT CERT1 KEY1 CERT2 KEY2 [openssl cms options]
+  out=$1 c1=$2 k1=$3 c2=$4 k2=$5
+  shift 5
+  { printf 'From: Carol <carol@example.org>\nTo: alice@example.org\nSubject: two signers\n'
+    openssl cms -sign -in "$T/entity" -signer "$c1" -inkey "$k1" -signer "$c2" -inkey "$k2" "$@"; } >"$out"
+}
+two_signed "$T/two-good.eml" "$T/carol.pem" "$T/carol.key" "$T/carol-ec.pem" "$T/carol-ec.key"
+check "openssl: two signers (RSA and ECDSA) verify" openssl cms -verify -in "$T/two-good.eml" -CAfile "$T/oca.pem" -out /dev/null
+check "verify two good signers (RSA and ECDSA)" smime verify --ca "$T/oca.pem" "$T/two-good.eml" --out /dev/null
+# (DER sorts the SignerInfos' SET OF: the order is not the -signer order.)
+check_grep "two good: a good signature" "$T/err" 'good signature from Carol Example'
+check_grep "two good: the other signer good too" "$T/err" 'also signed by Carol Example.* <carol@example.org>: good$'
+check_grep "two good: names the RSA signer" "$T/err" 'Carol Example <carol@example.org>'
+check_grep "two good: names the ECDSA signer" "$T/err" 'Carol Example (EC) <carol@example.org>'
+check "verify --json two good signers" smime verify --json --ca "$T/oca.pem" "$T/two-good.eml"
+check_grep "json: overall good" "$T/out" '"verdict": "good"'
+check_grep "json: signers array" "$T/out" '"signers": \['
+if [ "$(grep -c '"verdict": "good"' "$T/out")" -eq 3 ]; then ok "json: both signers good"
+else not_ok "json: both signers good" "$T/out"; fi
+check_grep "json: the second signer's serial" "$T/out" '"serial": "08"'
+
+two_signed "$T/two-stray.eml" "$T/stray.pem" "$T/stray.key" "$T/carol.pem" "$T/carol.key"
+check "verify one good and one untrusted signer: good" smime verify --ca "$T/oca.pem" "$T/two-stray.eml" --out /dev/null
+check_grep "good + untrusted: the good one is the verdict" "$T/err" 'good signature from Carol Example <carol@example.org>'
+check_grep "good + untrusted: the untrusted one is reported" "$T/err" 'also signed by Stray Carol <carol@example.org>: untrusted: unable to get local issuer'
+check "verify --json good + untrusted" smime verify --json --ca "$T/oca.pem" "$T/two-stray.eml"
+check_grep "json: the stray signer untrusted" "$T/out" '"verdict": "untrusted"'
+check_grep "json: the stray signer's issuer" "$T/out" '"issuer": "CN=Stray CA"'
+# Two people: carol (From) and dave; dave's address is not the sender's.
+two_signed "$T/two-people.eml" "$T/carol.pem" "$T/carol.key" "$T/dave.pem" "$T/dave.key"
+check "verify two people: good (the sender signed)" smime verify --ca "$T/oca.pem" "$T/two-people.eml" --out /dev/null
+check_grep "two people: the other is not the sender" "$T/err" 'also signed by Dave Example <dave@example.org>: address mismatch: the message is from carol@example.org'
+XDG_CONFIG_HOME=$T/empty check_exit 1 "no signer trusted: the first signer's verdict" smime verify "$T/two-good.eml" --out /dev/null
+check_grep "no signer trusted: untrusted" "$T/err" 'untrusted: unable to get local issuer'
+check_grep "no signer trusted: the second reported too" "$T/err" 'also signed by Carol Example.*: untrusted: unable to get local issuer'
+
+sed 's/this line has/this line had/' "$T/two-good.eml" >"$T/two-tampered.eml"
+check_exit 1 "tampered content, two signers: bad signature" smime verify --ca "$T/oca.pem" "$T/two-tampered.eml" --out /dev/null
+check_grep "tampered, two signers: reason" "$T/err" 'bad signature'
+check_grep "tampered, two signers: the second is bad too" "$T/err" 'also signed by Carol Example.*: bad signature'
+
+# One signature changed (Carol's RSA one), the other (ECDSA) still good: the
+# message is bad-signature, not good.
+openssl cms -sign -nodetach -binary -outform DER -in "$T/entity" -signer "$T/carol.pem" -inkey "$T/carol.key" \
+  -signer "$T/carol-ec.pem" -inkey "$T/carol-ec.key" -out "$T/two.der"
+check "verify --inform DER: two good signers" smime verify --inform DER --from carol@example.org --ca "$T/oca.pem" "$T/two.der" --out /dev/null
+# The RSA signature is the only 256-byte OCTET STRING; change its middle byte.
+off=$(openssl asn1parse -inform DER -in "$T/two.der" | sed -n 's/^ *\([0-9]*\):d=[0-9]* *hl=\([0-9]*\) *l= *256 prim: OCTET STRING.*/\1 \2/p' | tail -n 1)
+set -- $off
+if [ $# -eq 2 ]; then
+  pos=$(($1 + $2 + 128))
+  cp "$T/two.der" "$T/two-badsig.der"
+  byte=$(od -An -tu1 -j "$pos" -N1 "$T/two.der" | tr -d ' ')
+  printf "\\$(printf %o $(((byte + 1) % 256)))" | dd of="$T/two-badsig.der" bs=1 seek="$pos" conv=notrunc 2>/dev/null
+  check_exit 1 "one signature changed, the other good: bad signature" smime verify --inform DER --from carol@example.org --ca "$T/oca.pem" "$T/two-badsig.der" --out /dev/null
+  check_grep "changed signature: the bad one is the verdict" "$T/err" 'bad signature'
+  check_grep "changed signature: names the RSA signer" "$T/err" 'signer: CN=Carol Example <carol@example.org>'
+  check_grep "changed signature: the ECDSA one is still good" "$T/err" 'also signed by Carol Example (EC) <carol@example.org>: good$'
+else
+  for d in "one signature changed" "changed signature: the bad one" "changed signature: names" "changed signature: the ECDSA one"; do
+    not_ok "$d (no RSA signature found in the DER)"
+  done
+fi
+
 # --harvest and import: the store encrypt finds recipients in.
 check "verify --harvest adds Carol's certificate to the store" smime verify --harvest --ca "$T/oca.pem" "$T/ossl-signed.eml" --out /dev/null
 sed 's/^To: .*/To: Carol <carol@example.org>/' "$T/msg.eml" >"$T/carol.eml"
