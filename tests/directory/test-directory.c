@@ -504,7 +504,7 @@ static void test_settings_load_ldap(void) {
                                           SLAPD_SUFFIX "\nldap-filter = (&(objectClass="
                                           "inetOrgPerson)(mail=%%s))\nldap-timeout = 5\n",
                                           slapd.uri);
-  g_autofree char *conf = write_conf(tdir, "smime.conf", text);
+  g_free(write_conf(tdir, "smime.conf", text));
   g_autofree char *old_home = g_strdup(g_getenv("XDG_CONFIG_HOME"));
   /* GLib reads XDG_CONFIG_HOME once per process: this test runs first. */
   g_setenv("XDG_CONFIG_HOME", home, TRUE);
