@@ -369,6 +369,16 @@ check_exit 1 "without the admin's collection Carol's CA is untrusted" \
   smime verify "$T/ossl-signed.eml" --out /dev/null
 check "the admin's CA collection (XDG_CONFIG_DIRS) trusts it" \
   env XDG_CONFIG_DIRS="$T/xdg-admin" "$TESSERA_CLI" --no-prompt smime verify "$T/ossl-signed.eml" --out /dev/null
+# CA directories: a hashed one (openssl rehash, as /etc/ssl/certs) is
+# looked up by hash, a plain one read whole.
+mkdir -p "$T/ca-hashed" "$T/ca-plain"
+cp "$T/oca.pem" "$T/ca-hashed/carol-ca.pem"
+openssl rehash "$T/ca-hashed" 2>/dev/null
+cp "$T/oca.pem" "$T/ca-plain/carol-ca.pem"
+check "a hashed CA directory (TESSERA_SMIME_CA) trusts Carol's CA" \
+  env TESSERA_SMIME_CA="$T/ca-hashed" "$TESSERA_CLI" --no-prompt smime verify "$T/ossl-signed.eml" --out /dev/null
+check "a plain CA directory trusts it too" \
+  env TESSERA_SMIME_CA="$T/ca-plain" "$TESSERA_CLI" --no-prompt smime verify "$T/ossl-signed.eml" --out /dev/null
 printf '[directory]\nldap-url = ldap://ldap.example.org\n' >"$T/bad-config/tessera/smime.conf"
 check_exit 1 "a misspelt key in smime.conf: encrypt fails" \
   env XDG_CONFIG_HOME="$T/bad-config" "$TESSERA_CLI" --no-prompt smime encrypt "$T/dave-to.eml" --out /dev/null
