@@ -33,56 +33,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
-check() { # check DESCRIPTION COMMAND...: the command must succeed
-  desc=$1
-  shift
-  if "$@" >"$T/out" 2>"$T/err"; then ok "$desc"; else not_ok "$desc" "$T/err"; fi
-}
-check_fails() { # check_fails DESCRIPTION COMMAND...: the command must fail
-  desc=$1
-  shift
-  if "$@" >"$T/out" 2>"$T/err"; then
-    echo "succeeded, expected a failure" >>"$T/err"
-    not_ok "$desc" "$T/err"
-  else ok "$desc"; fi
-}
-check_exit() { # check_exit CODE DESCRIPTION COMMAND...
-  want=$1 desc=$2
-  shift 2
-  "$@" >"$T/out" 2>"$T/err"
-  got=$?
-  if [ "$got" -eq "$want" ]; then ok "$desc"; else
-    echo "exit status $got, expected $want" >>"$T/err"
-    not_ok "$desc" "$T/err"
-  fi
-}
-check_grep() { # check_grep DESCRIPTION FILE PATTERN: FILE must match
-  if grep -q -- "$3" "$2"; then ok "$1"; else
-    { echo "no match for: $3"; cat "$2"; } >"$T/grep-err"
-    not_ok "$1" "$T/grep-err"
-  fi
-}
-tessera() { "$TESSERA_CLI" "$@"; }
+. "$(dirname "$0")/../smime/common.sh"
 
-# ---- the agent on the S/MIME token (as tests/smime/test-smime.sh does) --------
-"$MAKE_TOKENS" "$T" --smime || bail "make-tokens.sh failed"
-. "$T/env"
+# ---- the agent on the S/MIME token ---------------------------------------------
+smime_tokens
 export HOME="$T/home" XDG_CONFIG_HOME="$T/config" XDG_DATA_HOME="$T/data"
 mkdir -p "$HOME/Mail" "$XDG_CONFIG_HOME/tessera" # mutt asks to create ~/Mail
-export TESSERA_SOCKET="$T/agent.sock"
-export FAKE_PINENTRY_SCRIPT="$T/pinentry.script" FAKE_PINENTRY_LOG="$T/pinentry.log"
-: >"$FAKE_PINENTRY_SCRIPT"
-"$TESSERA_AGENT" --foreground --no-p11-kit --module "$MODULE" --socket "$TESSERA_SOCKET" \
-  --pinentry "$FAKE_PINENTRY" 2>"$T/agent.log" &
-AGENT_PID=$!
-i=0
-until tessera status >/dev/null 2>&1; do
-  i=$((i + 1))
-  [ $i -lt 200 ] || { cat "$T/agent.log"; bail "the agent did not start"; }
-  kill -0 "$AGENT_PID" 2>/dev/null || { cat "$T/agent.log"; bail "the agent exited"; }
-  sleep 0.05
-done
-echo 123456 | tessera login tessera-smime --pin-stdin >/dev/null || bail "cannot log in"
+smime_agent_start tessera-smime
 CA=$T/ca.pem
 cp "$CA" "$XDG_CONFIG_HOME/tessera/smime-ca.pem" # the trust anchors tessera uses
 

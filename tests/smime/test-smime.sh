@@ -21,35 +21,10 @@ cleanup() {
 trap cleanup EXIT
 
 . "$(dirname "$0")/../tap.sh"
-check() { # check DESCRIPTION COMMAND...: the command must succeed
-  desc=$1
-  shift
-  if "$@" >"$T/out" 2>"$T/err"; then ok "$desc"; else not_ok "$desc" "$T/err"; fi
-}
-check_exit() { # check_exit CODE DESCRIPTION COMMAND...
-  want=$1 desc=$2
-  shift 2
-  "$@" >"$T/out" 2>"$T/err"
-  got=$?
-  if [ "$got" -eq "$want" ]; then
-    ok "$desc"
-  else
-    echo "exit status $got, expected $want" >>"$T/err"
-    not_ok "$desc" "$T/err"
-  fi
-}
-# check_grep DESCRIPTION FILE PATTERN: FILE (out/err) must match
-check_grep() {
-  if grep -q -- "$3" "$2"; then ok "$1"; else
-    { echo "no match for: $3"; cat "$2"; } >"$T/grep-err"
-    not_ok "$1" "$T/grep-err"
-  fi
-}
-tessera() { "$TESSERA_CLI" "$@"; }
+. "$(dirname "$0")/common.sh"
 smime() { "$TESSERA_CLI" --no-prompt smime "$@"; }
 
-"$MAKE_TOKENS" "$T" --smime || bail "make-tokens.sh failed"
-. "$T/env"
+smime_tokens
 D=$SMIME_DATA
 TB=$D/thunderbird
 
@@ -74,22 +49,7 @@ import_p12 "$TB/smime-interop/Fran.p12" 42 tb-fran
 import_p12 "$TB/smime-interop/Fran-ec.p12" 43 tb-fran-ec
 
 export XDG_CONFIG_HOME="$T/no-config" XDG_DATA_HOME="$T/data"
-export TESSERA_SOCKET="$T/agent.sock"
-export FAKE_PINENTRY_SCRIPT="$T/pinentry.script" FAKE_PINENTRY_LOG="$T/pinentry.log"
-: >"$FAKE_PINENTRY_SCRIPT"
-"$TESSERA_AGENT" --foreground --no-p11-kit --module "$MODULE" --socket "$TESSERA_SOCKET" \
-  --pinentry "$FAKE_PINENTRY" 2>"$T/agent.log" &
-AGENT_PID=$!
-i=0
-until tessera status >/dev/null 2>&1; do
-  i=$((i + 1))
-  [ $i -lt 200 ] || { cat "$T/agent.log"; bail "the agent did not start"; }
-  kill -0 "$AGENT_PID" 2>/dev/null || { cat "$T/agent.log"; bail "the agent exited"; }
-  sleep 0.05
-done
-for tok in tessera-smime tessera-test-1 tessera-test-2 tessera-samples; do
-  echo 123456 | tessera login "$tok" --pin-stdin >/dev/null || bail "cannot log in to $tok"
-done
+smime_agent_start tessera-smime tessera-test-1 tessera-test-2 tessera-samples
 
 CA=$T/ca.pem
 # The test CA as the configured collection (a bundle in the config dir).
