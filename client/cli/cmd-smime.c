@@ -429,7 +429,7 @@ static int cmd_smime_sign(const CliGlobals *g, int argc, char **argv)
   X509_STORE *store = ag.store;
   g_autoptr(BIO) signed_entity = smime_tmp_bio(&error);
   if (signed_entity == NULL || !sign_to(&ag, a, m, store, signed_entity, FALSE, &error) ||
-      BIO_seek(signed_entity, 0) < 0)
+      !smime_rewind(signed_entity, &error))
     return agent_report(&ag, error);
   return write_result(a, m, FALSE, signed_entity);
 }
@@ -950,9 +950,8 @@ static int encrypt_command(const CliGlobals *g, int argc, char **argv, gboolean 
   g_autoptr(BIO) entity = NULL;
   gboolean ok;
   if (sign) {
-    ok = (entity = smime_tmp_bio(&error)) && sign_to(&ag, a, m, store, entity, TRUE, &error);
-    if (ok && BIO_seek(entity, 0) < 0)
-      ok = FALSE;
+    ok = (entity = smime_tmp_bio(&error)) && sign_to(&ag, a, m, store, entity, TRUE, &error) &&
+         smime_rewind(entity, &error);
   } else {
     ok = (entity = smime_entity_bio(g_mime_message_get_mime_part(m->msg), TRUE, &error)) != NULL;
   }
@@ -960,7 +959,7 @@ static int encrypt_command(const CliGlobals *g, int argc, char **argv, gboolean 
   SmimeEncryptOptions o = { .libctx = ag.libctx, .recipients = recips, .gcm = a->gcm,
                             .oaep = a->oaep };
   ok = ok && sealed && smime_encrypt_entity(&o, entity, sealed, &error) &&
-       BIO_seek(sealed, 0) >= 0;
+       smime_rewind(sealed, &error);
   smime_certs_free(recips);
   if (!ok)
     return agent_report(&ag, error);
@@ -1011,8 +1010,8 @@ static int cmd_smime_decrypt(const CliGlobals *g, int argc, char **argv)
   g_autofree char *used = NULL;
   if (plain == NULL || !smime_decrypt_cms(ag.libctx, ag.c, &ag.keys, cms, content, plain, &used, &error))
     return agent_report(&ag, error);
-  if (BIO_flush(plain) != 1 || BIO_seek(plain, 0) < 0)
-    return CLI_EXIT_FAILED;
+  if (!smime_rewind(plain, &error))
+    return smime_report(error);
   g_printerr("tessera smime: decrypted with %s\n", used);
   return write_result(a, m, TRUE, plain);
 }

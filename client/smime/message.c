@@ -322,8 +322,7 @@ BIO *smime_tmp_bio(GError **error)
   return fd < 0 ? NULL : file_bio_new(fd, error);
 }
 
-/* Rewinds a temporary BIO for reading. */
-static gboolean rewind_bio(BIO *b, GError **error)
+gboolean smime_rewind(BIO *b, GError **error)
 {
   if (BIO_flush(b) != 1 || BIO_seek(b, 0) < 0) {
     g_set_error(error, SMIME_ERROR, SMIME_ERROR_INPUT, "cannot rewind a temporary file");
@@ -1120,7 +1119,7 @@ static BIO *write_canonical(GMimeObject *obj, GError **error)
     g_set_error(error, SMIME_ERROR, SMIME_ERROR_INPUT, "cannot write the MIME entity");
     return NULL;
   }
-  return rewind_bio(b, error) ? g_steal_pointer(&b) : NULL;
+  return smime_rewind(b, error) ? g_steal_pointer(&b) : NULL;
 }
 
 BIO *smime_entity_bio(GMimeObject *entity, gboolean encode_7bit, GError **error)
@@ -1152,7 +1151,7 @@ BIO *smime_part_content_bio(GMimePart *part, GError **error)
     return NULL;
   }
   BIO *b = BIO_new_fd(fd, BIO_CLOSE);
-  if (b == NULL || !rewind_bio(b, error)) {
+  if (b == NULL || !smime_rewind(b, error)) {
     if (b)
       BIO_free(b);
     else

@@ -73,6 +73,8 @@ BIO *smime_part_content_bio(GMimePart *part, GError **error);
 /* A temporary file BIO (unlinked), read/write, buffered (BIO_flush,
  * BIO_seek and BIO_get_fd write out what is pending). */
 BIO *smime_tmp_bio(GError **error);
+/* Flushes a temporary BIO and rewinds it for reading. */
+gboolean smime_rewind(BIO *b, GError **error);
 /* A filter BIO that turns CRLF into LF (mail on Unix has LF line ends). */
 BIO *smime_lf_filter_new(void);
 /* stdout or a file, through the LF filter unless crlf. */

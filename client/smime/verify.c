@@ -407,10 +407,8 @@ gboolean smime_verify_message(OSSL_LIB_CTX *libctx, SmimeMessage *m, X509_STORE 
     }
     if (!verify_signed_data(cms, signed_entity, NULL, store, v, error))
       return FALSE;
-    if (BIO_seek(signed_entity, 0) < 0) {
-      g_set_error(error, SMIME_ERROR, SMIME_ERROR_INPUT, "cannot rewind a temporary file");
+    if (!smime_rewind(signed_entity, error))
       return FALSE;
-    }
   } else if (GMIME_IS_PART(entity) && is_signed_data(entity)) {
     GError *local = NULL;
     cms = smime_read_cms_part(libctx, entity, &econtent, &local);
@@ -432,10 +430,8 @@ gboolean smime_verify_message(OSSL_LIB_CTX *libctx, SmimeMessage *m, X509_STORE 
       return FALSE;
     if (!verify_signed_data(cms, econtent, signed_entity, store, v, error))
       return FALSE;
-    if (BIO_flush(signed_entity) != 1 || BIO_seek(signed_entity, 0) < 0) {
-      g_set_error(error, SMIME_ERROR, SMIME_ERROR_INPUT, "cannot rewind a temporary file");
+    if (!smime_rewind(signed_entity, error))
       return FALSE;
-    }
   } else {
     v->code = SMIME_VERDICT_NOT_SIGNED;
     v->reason = g_strdup(GMIME_IS_PART(entity)
