@@ -1077,7 +1077,7 @@ static void usage(void)
   g_printerr("\nThe message is FILE or stdin; the result goes to stdout.\n"
              "Exit status: 0 success (verify: a good signature), 1 failure (verify: a bad, "
              "untrusted, expired, revoked or mismatched signature, or no signature), 2 usage, "
-             "3 the agent cannot be reached.\n");
+             "3 the agent cannot be reached or went away during the operation.\n");
 }
 
 int cmd_smime(const CliGlobals *g, int argc, char **argv)
