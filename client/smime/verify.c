@@ -262,8 +262,15 @@ static void choose_signer(SmimeVerdict *v)
 {
   guint pick = 0;
   gboolean bad = FALSE;
+  /* A signature that fails, or that cannot be checked (an unknown digest
+   * algorithm, a missing messageDigest: fields the signature does not
+   * cover), blocks the verdict: else a good signer added to changed
+   * content would pass with the original signer merely "malformed". */
   for (guint i = 0; i < v->signers->len && !bad; i++)
     if (((SmimeSignerVerdict *)v->signers->pdata[i])->code == SMIME_VERDICT_BAD_SIGNATURE)
+      pick = i, bad = TRUE;
+  for (guint i = 0; i < v->signers->len && !bad; i++)
+    if (((SmimeSignerVerdict *)v->signers->pdata[i])->code == SMIME_VERDICT_MALFORMED)
       pick = i, bad = TRUE;
   for (guint i = 0; i < v->signers->len && !bad; i++)
     if (((SmimeSignerVerdict *)v->signers->pdata[i])->code == SMIME_VERDICT_GOOD) {
@@ -391,7 +398,8 @@ gboolean smime_verify_message(OSSL_LIB_CTX *libctx, SmimeMessage *m, X509_STORE 
     GMimeObject *part = g_mime_multipart_get_part(mp, GMIME_MULTIPART_SIGNED_CONTENT);
     GMimePart *sig = GMIME_PART(g_mime_multipart_get_part(mp, GMIME_MULTIPART_SIGNED_SIGNATURE));
     g_autoptr(BIO) sig_der = smime_part_content_bio(sig, error);
-    if (sig_der == NULL || !(signed_entity = smime_entity_bio(part, FALSE, error)))
+    g_autoptr(BIO) canonical = sig_der ? smime_entity_bio(part, FALSE, error) : NULL;
+    if (canonical == NULL)
       return FALSE;
     cms = CMS_ContentInfo_new_ex(libctx, NULL);
     if (d2i_CMS_bio(sig_der, &cms) == NULL) {
@@ -405,9 +413,13 @@ gboolean smime_verify_message(OSSL_LIB_CTX *libctx, SmimeMessage *m, X509_STORE 
       v->reason = g_strdup("malformed: the signature part is not CMS SignedData");
       return TRUE;
     }
-    if (!verify_signed_data(cms, signed_entity, NULL, store, v, error))
+    /* What is printed is the copy made while it was digested, not a second
+     * read of the message's file (which may have changed meanwhile). */
+    if (content && !(signed_entity = smime_tmp_bio(error)))
       return FALSE;
-    if (!smime_rewind(signed_entity, error))
+    if (!verify_signed_data(cms, canonical, signed_entity, store, v, error))
+      return FALSE;
+    if (signed_entity && !smime_rewind(signed_entity, error))
       return FALSE;
   } else if (GMIME_IS_PART(entity) && is_signed_data(entity)) {
     GError *local = NULL;
@@ -463,11 +475,11 @@ gboolean smime_verify_detached(OSSL_LIB_CTX *libctx, BIO *signature, BIO *conten
 {
   verdict_init_bare(v, from);
   ERR_clear_error();
-  g_autoptr(CMS_ContentInfo) cms = smime_read_cms_der(libctx, signature, NULL, error);
+  g_autoptr(GError) local = NULL;
+  g_autoptr(CMS_ContentInfo) cms = smime_read_cms_der(libctx, signature, NULL, &local);
   if (cms == NULL) {
     v->code = SMIME_VERDICT_MALFORMED;
-    v->reason = g_strdup_printf("malformed: %s", (*error)->message);
-    g_clear_error(error);
+    v->reason = g_strdup_printf("malformed: %s", local->message);
     return TRUE;
   }
   if (OBJ_obj2nid(CMS_get0_type(cms)) != NID_pkcs7_signed) {
@@ -491,11 +503,11 @@ gboolean smime_verify_bare(OSSL_LIB_CTX *libctx, BIO *der, const char *from, X50
   v->opaque = TRUE;
   ERR_clear_error();
   g_autoptr(BIO) econtent = NULL;
-  g_autoptr(CMS_ContentInfo) cms = smime_read_cms_der(libctx, der, &econtent, error);
+  g_autoptr(GError) local = NULL;
+  g_autoptr(CMS_ContentInfo) cms = smime_read_cms_der(libctx, der, &econtent, &local);
   if (cms == NULL) {
     v->code = SMIME_VERDICT_MALFORMED;
-    v->reason = g_strdup_printf("malformed: %s", (*error)->message);
-    g_clear_error(error);
+    v->reason = g_strdup_printf("malformed: %s", local->message);
     return TRUE;
   }
   if (OBJ_obj2nid(CMS_get0_type(cms)) != NID_pkcs7_signed) {

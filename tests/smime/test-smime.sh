@@ -310,6 +310,22 @@ else
   done
 fi
 
+# One signer's digestAlgorithm (not covered by its signature) made unknown:
+# that signer cannot be checked, and the other's good signature must not
+# make the message good.
+last=$(openssl asn1parse -inform DER -in "$T/two.der" | sed -n 's/^ *\([0-9]*\):d=[0-9]* *hl=\([0-9]*\) *l= *9 prim: OBJECT *:sha256$/\1 \2/p' | tail -n 1)
+set -- $last
+if [ $# -eq 2 ]; then
+  cp "$T/two.der" "$T/two-unknown-md.der"
+  printf '\177' | dd of="$T/two-unknown-md.der" bs=1 seek=$(($1 + $2 + 8)) conv=notrunc 2>/dev/null
+  check_exit 1 "a signer with an unknown digest beside a good one: not good" smime verify --inform DER \
+    --from carol@example.org --ca "$T/oca.pem" "$T/two-unknown-md.der" --out /dev/null
+  check_grep "... malformed" "$T/err" 'malformed'
+else
+  not_ok "a signer with an unknown digest beside a good one (no sha256 OID found in the DER)"
+  not_ok "... malformed"
+fi
+
 # --harvest and import: the store encrypt finds recipients in.
 check "verify --harvest adds Carol's certificate to the store" smime verify --harvest --ca "$T/oca.pem" "$T/ossl-signed.eml" --out /dev/null
 sed 's/^To: .*/To: Carol <carol@example.org>/' "$T/msg.eml" >"$T/carol.eml"
@@ -329,8 +345,8 @@ check_exit 1 "without the admin's collection Carol's CA is untrusted" \
   smime verify "$T/ossl-signed.eml" --out /dev/null
 check "the admin's CA collection (XDG_CONFIG_DIRS) trusts it" \
   env XDG_CONFIG_DIRS="$T/xdg-admin" "$TESSERA_CLI" --no-prompt smime verify "$T/ossl-signed.eml" --out /dev/null
-# CA directories: a hashed one (openssl rehash, as /etc/ssl/certs) is
-# looked up by hash, a plain one read whole.
+# CA directories other than the system store are read whole, hashed
+# (openssl rehash) or not.
 mkdir -p "$T/ca-hashed" "$T/ca-plain"
 cp "$T/oca.pem" "$T/ca-hashed/carol-ca.pem"
 openssl rehash "$T/ca-hashed" 2>/dev/null
