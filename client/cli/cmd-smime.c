@@ -108,15 +108,23 @@ static gboolean parse_form(const char *command, const char *option, const char *
 }
 
 /* --signer: mutt's %k is $smime_keys/$smime_default_key. */
-static void apply_signer(SmimeArgs *a)
+static gboolean apply_signer(const char *command, SmimeArgs *a)
 {
   if (a->signer == NULL)
-    return;
+    return TRUE;
+  if (a->key || a->from) {
+    cli_usage_error(command, "--signer is --from ADDR or --key KEY: give one of them");
+    return FALSE;
+  }
   const char *who = a->signer[0] == '/' ? strrchr(a->signer, '/') + 1 : a->signer;
+  if (*who == '\0') {
+    cli_usage_error(command, "--signer %s names no address or key (is $smime_default_key set?)",
+                    a->signer);
+    return FALSE;
+  }
   gboolean address = strchr(who, '@') && !g_str_has_prefix(who, "pkcs11:");
-  char **field = address ? &a->from : &a->key;
-  g_free(*field);
-  *field = g_strdup(who);
+  *(address ? &a->from : &a->key) = g_strdup(who);
+  return TRUE;
 }
 
 /* Parses the options; the message may also be the one positional FILE.
@@ -135,7 +143,8 @@ static gboolean parse_extra(int *argc, char ***argv, const char *summary,
     for (int i = 2; i < *argc; i++)
       a->extra[i - 2] = g_strdup((*argv)[i]);
   }
-  apply_signer(a);
+  if (!apply_signer((*argv)[0], a))
+    return FALSE;
   if (*argc >= 2) {
     if (a->in) {
       cli_usage_error((*argv)[0], "the message given twice (FILE and --in)");
@@ -227,12 +236,16 @@ static int agent_report(const Agent *ag, const GError *error)
   return smime_report(error);
 }
 
-/* Writes the result: m's outer headers (none for bare input), with
- * MIME-Version when the body is a bare entity, then body (rewound). */
-static int write_result(const SmimeArgs *a, SmimeMessage *m, gboolean mime_version, BIO *body)
+/* Writes the result, made in full first so that a failure leaves no
+ * partial output: m's outer headers (none for bare input), with
+ * MIME-Version when the body is a bare entity, then body (rewound). raw:
+ * the bytes as they are (DER, a bare entity), else LF line ends unless
+ * --crlf. */
+static int write_result(const SmimeArgs *a, SmimeMessage *m, gboolean mime_version, BIO *body,
+                        gboolean raw)
 {
   g_autoptr(GError) error = NULL;
-  BIO *out = smime_output_open(a->out, a->crlf, &error);
+  BIO *out = smime_output_open(a->out, raw || a->crlf, &error);
   if (out == NULL)
     return smime_report(error);
   if ((m && (!smime_write_outer_headers(m, out, &error) ||
@@ -390,18 +403,12 @@ static int sign_bare(const CliGlobals *g, const SmimeArgs *a)
   int rc = agent_open(g, a, &ag);
   if (rc != CLI_EXIT_OK)
     return rc;
-  X509_STORE *store = ag.store;
   g_autofree char *from = a->from ? g_ascii_strdown(a->from, -1) : NULL;
-  BIO *out = smime_output_open(a->out, TRUE, &error);
-  if (out == NULL)
-    return smime_report(error);
-  if (!sign_entity(&ag, a, from, entity, store, out, FALSE, TRUE, &error)) {
-    BIO_free_all(out);
+  g_autoptr(BIO) signature = smime_tmp_bio(&error);
+  if (signature == NULL || !sign_entity(&ag, a, from, entity, ag.store, signature, FALSE, TRUE, &error) ||
+      !smime_rewind(signature, &error))
     return agent_report(&ag, error);
-  }
-  if (!smime_output_close(out, &error))
-    return smime_report(error);
-  return CLI_EXIT_OK;
+  return write_result(a, NULL, FALSE, signature, TRUE);
 }
 
 static int cmd_smime_sign(const CliGlobals *g, int argc, char **argv)
@@ -431,7 +438,7 @@ static int cmd_smime_sign(const CliGlobals *g, int argc, char **argv)
   if (signed_entity == NULL || !sign_to(&ag, a, m, store, signed_entity, FALSE, &error) ||
       !smime_rewind(signed_entity, &error))
     return agent_report(&ag, error);
-  return write_result(a, m, FALSE, signed_entity);
+  return write_result(a, m, FALSE, signed_entity, FALSE);
 }
 
 /* ---- verify ---- */
@@ -705,6 +712,19 @@ static char *recipient_refusal(X509 *cert, X509_STORE *store, gboolean need_trus
   return NULL;
 }
 
+/* A certificate given by the user (--cert, bare recipients): usable, or an
+ * error naming it. */
+static gboolean check_given(X509 *x, X509_STORE *store, GError **error)
+{
+  g_autofree char *why = recipient_refusal(x, store, FALSE);
+  if (why == NULL)
+    return TRUE;
+  char subject[256];
+  X509_NAME_oneline(X509_get_subject_name(x), subject, sizeof(subject));
+  g_set_error(error, SMIME_ERROR, SMIME_ERROR_NO_CERT, "cannot encrypt to %s: %s", subject, why);
+  return FALSE;
+}
+
 static gboolean already_in(STACK_OF(X509) *sk, X509 *x)
 {
   for (int i = 0; i < sk_X509_num(sk); i++)
@@ -734,14 +754,8 @@ static STACK_OF(X509) *collect_recipients(Agent *ag, const SmimeArgs *a, SmimeMe
   }
   for (int i = 0; i < sk_X509_num(given); i++) {
     X509 *x = sk_X509_value(given, i);
-    g_autofree char *why = recipient_refusal(x, store, FALSE);
-    if (why) {
-      char subject[256];
-      X509_NAME_oneline(X509_get_subject_name(x), subject, sizeof(subject));
-      g_set_error(error, SMIME_ERROR, SMIME_ERROR_NO_CERT, "cannot encrypt to %s: %s", subject,
-                  why);
+    if (!check_given(x, store, error))
       goto fail;
-    }
     if (!already_in(recips, x)) {
       X509_up_ref(x);
       sk_X509_push(recips, x);
@@ -883,35 +897,21 @@ static int encrypt_bare(const CliGlobals *g, const SmimeArgs *a)
     ok = add_bare_recipient(&ag, store, *p, recips, &error);
   if (ok && a->from)
     ok = add_bare_recipient(&ag, store, a->from, recips, &error);
-  for (int i = 0; ok && i < sk_X509_num(recips); i++) {
-    X509 *x = sk_X509_value(recips, i);
-    g_autofree char *why = recipient_refusal(x, store, FALSE);
-    if (why) {
-      char subject[256];
-      X509_NAME_oneline(X509_get_subject_name(x), subject, sizeof(subject));
-      g_set_error(&error, SMIME_ERROR, SMIME_ERROR_NO_CERT, "cannot encrypt to %s: %s", subject,
-                  why);
-      ok = FALSE;
-    }
-  }
+  for (int i = 0; ok && i < sk_X509_num(recips); i++)
+    ok = check_given(sk_X509_value(recips, i), store, &error);
   if (ok && sk_X509_num(recips) == 0) {
     smime_certs_free(recips);
     return cli_usage_error("smime encrypt", "--outform DER needs recipients: certificate files "
                                             "after FILE, --cert FILE or --from ADDR");
   }
-  BIO *out = ok ? smime_output_open(a->out, TRUE, &error) : NULL;
+  g_autoptr(BIO) sealed = ok ? smime_tmp_bio(&error) : NULL;
   SmimeEncryptOptions o = { .libctx = ag.libctx, .recipients = recips, .gcm = a->gcm,
                             .oaep = a->oaep, .der = TRUE };
-  ok = out && smime_encrypt_entity(&o, entity, out, &error);
+  ok = sealed && smime_encrypt_entity(&o, entity, sealed, &error) && smime_rewind(sealed, &error);
   smime_certs_free(recips);
-  if (!ok) {
-    if (out)
-      BIO_free_all(out);
+  if (!ok)
     return smime_report(error);
-  }
-  if (!smime_output_close(out, &error))
-    return smime_report(error);
-  return CLI_EXIT_OK;
+  return write_result(a, NULL, FALSE, sealed, TRUE);
 }
 
 static int encrypt_command(const CliGlobals *g, int argc, char **argv, gboolean sign)
@@ -963,7 +963,7 @@ static int encrypt_command(const CliGlobals *g, int argc, char **argv, gboolean 
   smime_certs_free(recips);
   if (!ok)
     return agent_report(&ag, error);
-  return write_result(a, m, FALSE, sealed);
+  return write_result(a, m, FALSE, sealed, FALSE);
 }
 
 static int cmd_smime_encrypt(const CliGlobals *g, int argc, char **argv)
@@ -1013,7 +1013,7 @@ static int cmd_smime_decrypt(const CliGlobals *g, int argc, char **argv)
   if (!smime_rewind(plain, &error))
     return smime_report(error);
   g_printerr("tessera smime: decrypted with %s\n", used);
-  return write_result(a, m, TRUE, plain);
+  return write_result(a, m, TRUE, plain, a->der);
 }
 
 /* ---- import ---- */

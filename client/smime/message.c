@@ -1314,6 +1314,12 @@ gboolean smime_bio_copy(BIO *in, BIO *out, GError **error)
       return FALSE;
     }
   }
+  /* A read error is not the end: the copy would be short. (An empty
+   * memory BIO says "retry".) */
+  if (n < 0 && !BIO_should_retry(in)) {
+    smime_set_ossl_error(error, SMIME_ERROR_INPUT, "cannot read the input");
+    return FALSE;
+  }
   return TRUE;
 }
 

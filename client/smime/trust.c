@@ -6,44 +6,26 @@
 #include <openssl/pem.h>
 #include <string.h>
 
-/* A c_rehash link name: 8 hex digits, '.', a number. */
-static gboolean is_hash_name(const char *name)
-{
-  size_t i = 0;
-  while (i < 8 && g_ascii_isxdigit(name[i]))
-    i++;
-  if (i != 8 || name[i] != '.' || !g_ascii_isdigit(name[i + 1]))
-    return FALSE;
-  for (i += 1; name[i]; i++)
-    if (!g_ascii_isdigit(name[i]))
-      return FALSE;
-  return TRUE;
-}
-
+/* lazy: a hashed (c_rehash) directory, looked up by hash when a chain
+ * needs it; reading /etc/ssl/certs whole would cost every run tens of
+ * milliseconds. Other directories are read whole, hashed or not. */
 static gboolean add_location(X509_STORE *store, const char *path, gboolean required,
-                             GError **error)
+                             gboolean lazy, GError **error)
 {
   if (g_file_test(path, G_FILE_TEST_IS_DIR)) {
     if (X509_STORE_load_path(store, path) != 1) {
       smime_set_ossl_error(error, SMIME_ERROR_INPUT, "cannot use the CA directory %s", path);
       return FALSE;
     }
-    /* A hashed (c_rehash) directory, such as /etc/ssl/certs, is looked up
-     * by hash when a chain needs it; a plain one is read whole. Reading
-     * /etc/ssl/certs whole would cost every run tens of milliseconds. */
-    g_autoptr(GPtrArray) files = g_ptr_array_new_with_free_func(g_free);
-    gboolean hashed = FALSE;
-    g_autoptr(GDir) dir = g_dir_open(path, 0, NULL);
+    g_autoptr(GDir) dir = lazy ? NULL : g_dir_open(path, 0, NULL);
     const char *name;
-    while (dir && !hashed && (name = g_dir_read_name(dir)) != NULL) {
-      hashed = is_hash_name(name);
-      if (g_str_has_suffix(name, ".pem") || g_str_has_suffix(name, ".crt"))
-        g_ptr_array_add(files, g_build_filename(path, name, NULL));
+    while (dir && (name = g_dir_read_name(dir)) != NULL) {
+      g_autofree char *file = g_build_filename(path, name, NULL);
+      if (g_file_test(file, G_FILE_TEST_IS_REGULAR) &&
+          (g_str_has_suffix(name, ".pem") || g_str_has_suffix(name, ".crt")))
+        X509_STORE_load_file(store, file);
     }
-    for (guint i = 0; !hashed && i < files->len; i++)
-      if (g_file_test(files->pdata[i], G_FILE_TEST_IS_REGULAR))
-        X509_STORE_load_file(store, files->pdata[i]);
-    ERR_clear_error(); /* a .pem that holds no certificate */
+    ERR_clear_error(); /* duplicates of hashed entries, a .pem without a certificate */
     return TRUE;
   }
   if (!g_file_test(path, G_FILE_TEST_EXISTS)) {
@@ -154,24 +136,24 @@ X509_STORE *smime_trust_store(const SmimeTrustOptions *o, GError **error)
     return NULL;
   }
   /* The system store (Debian: /etc/ssl/certs, hashed). */
-  if (!add_location(store, "/etc/ssl/certs", FALSE, error))
+  if (!add_location(store, "/etc/ssl/certs", FALSE, TRUE, error))
     return NULL;
   const char *env = g_getenv("TESSERA_SMIME_CA");
   if (env && *env) {
     g_auto(GStrv) parts = g_strsplit(env, ":", -1);
     for (char **p = parts; *p; p++)
-      if (**p && !add_location(store, *p, TRUE, error))
+      if (**p && !add_location(store, *p, TRUE, FALSE, error))
         return NULL;
   }
   /* The configured collections (like Exchange's certificate collection). */
   g_autoptr(GPtrArray) bundles = config_paths("smime-ca.pem");
   g_autoptr(GPtrArray) dirs = config_paths("smime-ca");
   for (guint i = 0; i < bundles->len; i++)
-    if (!add_location(store, bundles->pdata[i], FALSE, error) ||
-        !add_location(store, dirs->pdata[i], FALSE, error))
+    if (!add_location(store, bundles->pdata[i], FALSE, FALSE, error) ||
+        !add_location(store, dirs->pdata[i], FALSE, FALSE, error))
       return NULL;
   for (char **p = o ? o->ca_files : NULL; p && *p; p++)
-    if (!add_location(store, *p, TRUE, error))
+    if (!add_location(store, *p, TRUE, FALSE, error))
       return NULL;
   /* CRLs: the configured ones, then --crl (files or directories). */
   guint crls = 0;
