@@ -23,9 +23,17 @@ static int memfd_with(const void *data, size_t size)
   return fd;
 }
 
-static BIO *bio_with(const void *data, size_t size)
+/* The input as the CLI opens it (smime_open_input: a buffered file BIO);
+ * *fd is closed by the caller. */
+static BIO *bio_with(const void *data, size_t size, int *fd)
 {
-  return BIO_new_fd(memfd_with(data, size), BIO_CLOSE);
+  *fd = memfd_with(data, size);
+  g_autofree char *path = g_strdup_printf("/proc/self/fd/%d", *fd);
+  GError *error = NULL;
+  BIO *b = smime_open_input(path, &error);
+  if (b == NULL)
+    abort();
+  return b;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -38,13 +46,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   SmimeVerdict v;
   BIO *sink = BIO_new(BIO_s_mem());
 
-  BIO *der = bio_with(data, size);
+  int fd1, fd2, fd3, fd4;
+  BIO *der = bio_with(data, size, &fd1);
   if (smime_verify_bare(NULL, der, NULL, store, sink, &v, &error))
     smime_verdict_clear(&v);
   g_clear_error(&error);
   BIO_free(der);
 
-  der = bio_with(data, size);
+  der = bio_with(data, size, &fd2);
   BIO *content = NULL;
   CMS_ContentInfo *cms = smime_read_cms_der(NULL, der, &content, &error);
   if (cms) {
@@ -60,13 +69,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   g_clear_error(&error);
   BIO_free(der);
 
-  BIO *sig = bio_with(data, size);
-  BIO *fixed = bio_with(entity, sizeof(entity) - 1);
+  BIO *sig = bio_with(data, size, &fd3);
+  BIO *fixed = bio_with(entity, sizeof(entity) - 1, &fd4);
   if (smime_verify_detached(NULL, sig, fixed, "a@example.org", store, &v, &error))
     smime_verdict_clear(&v);
   g_clear_error(&error);
   BIO_free(sig);
   BIO_free(fixed);
+  close(fd1), close(fd2), close(fd3), close(fd4);
 
   /* The input as the entity: its canonical form (read by path, as the
    * hooks give it). */

@@ -78,12 +78,12 @@ check_grep "smime_sign_command is tessera's" "$T/q" 'smime sign --outform DER --
 
 TM="tmux -S $T/tmux.sock"
 screen() { $TM capture-pane -p 2>/dev/null; }
-# wait_for PATTERN: until mutt's screen shows it (10 s)
+# wait_for PATTERN: until mutt's screen shows it (30 s: CI may be loaded)
 wait_for() {
   w=0
   until screen | grep -q -- "$1"; do
     w=$((w + 1))
-    if [ $w -ge 100 ]; then
+    if [ $w -ge 300 ]; then
       { echo "mutt's screen never showed: $1"; screen | grep -v '^$'; } >"$T/screen"
       return 1
     fi
@@ -107,8 +107,9 @@ mutt_exited() { # the exit status, within 10 s
   while [ ! -s "$T/mutt.exit" ] && [ $w -lt 100 ]; do sleep 0.1; w=$((w + 1)); done
   [ -s "$T/mutt.exit" ] && cat "$T/mutt.exit"
 }
-# compose SUBJECT KEYS...: composes to bob, types KEYS in the compose menu,
-# sends; mutt asks its "S/MIME passphrase", which tessera ignores: Enter.
+# compose SUBJECT [KEY SCREEN]...: composes to bob; in the compose menu
+# types each KEY and waits for its SCREEN; sends. mutt asks its "S/MIME
+# passphrase", which tessera ignores: Enter.
 compose() {
   subject=$1
   shift
@@ -116,20 +117,29 @@ compose() {
   mutt_in_tmux -s "'$subject'" -i "'$T/body'" bob@example.org
   wait_for '^To: ' && $TM send-keys Enter && wait_for '^Subject: ' && $TM send-keys Enter &&
     wait_for 'Security: Sign (S/MIME)' || return 1
-  for k in "$@"; do $TM send-keys "$k" && sleep 0.3; done
+  while [ $# -ge 2 ]; do
+    $TM send-keys "$1" && wait_for "$2" || return 1
+    shift 2
+  done
   $TM send-keys y && wait_for 'Enter S/MIME passphrase' && $TM send-keys Enter &&
     [ "$(mutt_exited)" = 0 ]
 }
-# show MBOX: mutt opens the folder's one message; $T/screen is what it shows.
+# show MBOX: mutt opens the folder's one message; $T/screen is what it shows
+# once mutt's status line says how the signature went (or, unsigned, at once).
 show() {
   mutt_in_tmux -R -f "'$1'"
   wait_for '^ *1 ' || return 1
   $TM send-keys Enter
-  if wait_for 'Enter S/MIME passphrase' 2>/dev/null; then $TM send-keys Enter; fi
-  wait_for '^-.*1/1: ' && sleep 0.5 && screen >"$T/screen"
+  wait_for 'Enter S/MIME passphrase\|^-.*1/1: ' || return 1
+  if screen | grep -q 'Enter S/MIME passphrase'; then
+    $TM send-keys Enter && wait_for '^-.*1/1: ' || return 1
+  fi
+  wait_for 'S/MIME signature\|S/MIME certificate' 2>/dev/null
+  screen >"$T/screen"
 }
 mbox() { { echo "From alice@example.org Tue Dec  1 22:00:00 2026"; cat "$1"; echo; } >"$2"; }
 printf 'Hello Bob,\n\nthis mail was signed by mutt through the hooks.\n\nAlice\n' >"$T/body"
+printf 'From: Alice <alice@example.org>\nTo: bob@example.org\nSubject: opaque\nMIME-Version: 1.0\nContent-Type: text/plain\n\nan opaque message\n' >"$T/msg.eml"
 
 if compose "Signed through the hooks"; then ok "mutt signs through smime_sign_command"; else
   not_ok "mutt signs through smime_sign_command" "$T/screen"; fi
@@ -151,7 +161,7 @@ show "$T/tampered.mbox"
 check_grep "a tampered message: Verification failure" "$T/screen" '^Verification failure'
 check_grep "mutt: could NOT be verified" "$T/screen" 'S/MIME signature could NOT be verified'
 
-if compose "Encrypted through the hooks" S b; then ok "mutt signs and encrypts through the hooks"; else
+if compose "Encrypted through the hooks" S 'S/MIME (e)ncrypt' b 'Security: Sign, Encrypt'; then ok "mutt signs and encrypts through the hooks"; else
   not_ok "mutt signs and encrypts through the hooks" "$T/screen"; fi
 check_grep "it is enveloped-data" "$T/sent.eml" 'application/x-pkcs7-mime; smime-type=enveloped-data'
 openssl cms -cmsout -print -in "$T/sent.eml" >"$T/print" 2>&1
@@ -166,6 +176,13 @@ show "$T/encrypted.mbox"
 check_grep "mutt decrypts it through smime_decrypt_command" "$T/screen" 'decrypted with '
 check_grep "mutt shows the decrypted body" "$T/screen" 'this mail was signed by mutt through the hooks'
 check_grep "and verifies the signature inside" "$T/screen" '^Verification successful'
+# Opaque signed-data (smime_verify_opaque_command).
+tessera smime sign --opaque "$T/msg.eml" >"$T/opaque.eml" 2>"$T/err" || not_ok "sign --opaque" "$T/err"
+mbox "$T/opaque.eml" "$T/opaque.mbox"
+show "$T/opaque.mbox"
+check_grep "mutt shows opaque signed-data: Verification successful" "$T/screen" '^Verification successful'
+check_grep "... its content" "$T/screen" 'an opaque message'
+check_grep "... and marks it verified" "$T/screen" 'S/MIME signature successfully verified'
 $TM kill-server 2>/dev/null
 
 # ---- the bare modes the hooks use, and their errors ---------------------------
@@ -180,9 +197,17 @@ check_grep "... which names --signer" "$T/err" 'give --signer, --from or --key'
 check_exit 1 "verify --signature --from another address: mismatch" \
   tessera smime verify --from bob@example.org --signature "$T/entity.p7s" "$T/entity"
 check_grep "... address mismatch" "$T/err" 'address mismatch: the message is from bob@example.org'
-check_exit 1 "verify --signature over changed content" \
-  tessera smime verify --status-line --signature "$T/entity.p7s" "$T/tampered-hooks.eml"
+sed 's/bare entity/bare entitY/' "$T/entity" >"$T/entity-changed"
+check_exit 1 "verify --signature over content with one byte changed" \
+  tessera smime verify --status-line --signature "$T/entity.p7s" "$T/entity-changed"
 check_grep "... Verification failure, bad signature" "$T/err" 'bad signature'
+printf 'Content-Type: text/plain\r\n\r\nbare entity\r\n' >"$T/entity-crlf"
+check "... but CRLF line ends are the same content (canonical form)" \
+  tessera smime verify --signature "$T/entity.p7s" "$T/entity-crlf"
+check_exit 2 "--signer with --key: usage error" \
+  tessera smime sign --outform DER --signer alice@example.org --key alice-sign "$T/entity"
+check_exit 2 "--signer naming nothing (mutt's %k without \$smime_default_key)" \
+  tessera smime sign --outform DER --signer /some/dir/ "$T/entity"
 head -c 300 "$T/entity.p7s" >"$T/truncated.p7s"
 check_exit 1 "verify --signature of a truncated signature" \
   tessera smime verify --signature "$T/truncated.p7s" "$T/entity"

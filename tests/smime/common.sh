@@ -10,6 +10,11 @@
 #                                        with the scripted pinentry, logged in
 # The command's output is in $T/out and $T/err.
 
+# Nothing of this machine's S/MIME configuration (the admin's in
+# /etc/xdg/tessera, the environment's) changes the tests.
+unset TESSERA_SMIME_CA TESSERA_SMIME_CRL
+export XDG_CONFIG_DIRS="$T/no-system-config"
+
 check() {
   desc=$1
   shift
