@@ -51,6 +51,11 @@ gboolean smime_encrypt_entity(const SmimeEncryptOptions *o, BIO *entity, BIO *ou
     smime_set_ossl_error(error, SMIME_ERROR_CRYPTO, "encryption failed");
     goto out;
   }
+  /* OpenSSL takes a read error for the end: never encrypt a short message. */
+  if (BIO_eof(entity) != 1) {
+    g_set_error(error, SMIME_ERROR, SMIME_ERROR_INPUT, "the message could not be read to its end");
+    goto out;
+  }
   ok = TRUE;
 out:
   CMS_ContentInfo_free(cms);

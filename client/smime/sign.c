@@ -130,6 +130,11 @@ gboolean smime_sign_entity(const SmimeSignOptions *o, BIO *entity, BIO *out, GEr
     smime_set_ossl_error(error, SMIME_ERROR_CRYPTO, "signing with %s failed", o->key->label);
     goto out;
   }
+  /* OpenSSL takes a read error for the end: never sign a short message. */
+  if (BIO_eof(entity) != 1) {
+    g_set_error(error, SMIME_ERROR, SMIME_ERROR_INPUT, "the message could not be read to its end");
+    goto out;
+  }
   ok = TRUE;
 out:
   CMS_ContentInfo_free(cms);
