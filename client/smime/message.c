@@ -183,26 +183,51 @@ static int fb_read(BIO *b, char *data, int len)
   return (int)n;
 }
 
-static int fb_gets(BIO *b, char *data, int size)
+/* BIO_gets over a source read through peek (the next unread bytes, FALSE
+ * at the end or on an error) and consume: one line, or size - 1 bytes. */
+typedef gboolean (*PeekFn)(void *src, const char **p, size_t *n, gboolean *err);
+typedef void (*ConsumeFn)(void *src, size_t n);
+static int gets_line(void *src, PeekFn peek, ConsumeFn consume, char *data, int size)
 {
-  FileBuf *f = BIO_get_data(b);
   if (size <= 0)
     return 0;
   size_t used = 0, room = (size_t)size - 1;
+  const char *p;
+  size_t n;
   gboolean err = FALSE;
-  while (used < room && fb_fill(f, &err)) {
-    size_t n = MIN(room - used, f->len - f->off);
-    const char *nl = memchr(f->buf + f->off, '\n', n);
+  while (used < room && peek(src, &p, &n, &err)) {
+    n = MIN(n, room - used);
+    const char *nl = memchr(p, '\n', n);
     if (nl)
-      n = (size_t)(nl - (f->buf + f->off)) + 1;
-    memcpy(data + used, f->buf + f->off, n);
-    f->off += n;
+      n = (size_t)(nl - p) + 1;
+    memcpy(data + used, p, n);
+    consume(src, n);
     used += n;
     if (nl)
       break;
   }
   data[used] = '\0';
   return used == 0 && err ? -1 : (int)used;
+}
+
+static gboolean fb_peek(void *src, const char **p, size_t *n, gboolean *err)
+{
+  FileBuf *f = src;
+  if (!fb_fill(f, err))
+    return FALSE;
+  *p = f->buf + f->off;
+  *n = f->len - f->off;
+  return TRUE;
+}
+
+static void fb_consume(void *src, size_t n)
+{
+  ((FileBuf *)src)->off += n;
+}
+
+static int fb_gets(BIO *b, char *data, int size)
+{
+  return gets_line(BIO_get_data(b), fb_peek, fb_consume, data, size);
 }
 
 static int fb_puts(BIO *b, const char *s)
@@ -917,8 +942,9 @@ typedef struct {
 
 /* The next unread bytes (*n > 0) or FALSE at the end or on an error
  * (*err). */
-static gboolean cp_peek(CanonPart *c, const char **p, size_t *n, gboolean *err)
+static gboolean cp_peek(void *src, const char **p, size_t *n, gboolean *err)
 {
+  CanonPart *c = src;
   *err = FALSE;
   if (c->head_off < c->head->len) {
     *p = (const char *)c->head->data + c->head_off;
@@ -950,8 +976,9 @@ static gboolean cp_peek(CanonPart *c, const char **p, size_t *n, gboolean *err)
   return TRUE;
 }
 
-static void cp_consume(CanonPart *c, size_t n)
+static void cp_consume(void *src, size_t n)
 {
+  CanonPart *c = src;
   if (c->head_off < c->head->len)
     c->head_off += n;
   else
@@ -976,26 +1003,7 @@ static int cp_read(BIO *b, char *data, int len)
 
 static int cp_gets(BIO *b, char *data, int size)
 {
-  CanonPart *c = BIO_get_data(b);
-  if (size <= 0)
-    return 0;
-  size_t used = 0, room = (size_t)size - 1;
-  const char *p;
-  size_t n;
-  gboolean err = FALSE;
-  while (used < room && cp_peek(c, &p, &n, &err)) {
-    n = MIN(n, room - used);
-    const char *nl = memchr(p, '\n', n);
-    if (nl)
-      n = (size_t)(nl - p) + 1;
-    memcpy(data + used, p, n);
-    cp_consume(c, n);
-    used += n;
-    if (nl)
-      break;
-  }
-  data[used] = '\0';
-  return used == 0 && err ? -1 : (int)used;
+  return gets_line(BIO_get_data(b), cp_peek, cp_consume, data, size);
 }
 
 static int cp_write(BIO *b, const char *data, int len)

@@ -41,6 +41,20 @@ static gboolean add_location(X509_STORE *store, const char *path, gboolean requi
   return TRUE;
 }
 
+/* Adds crl (consumed) to store. */
+static gboolean add_crl(X509_STORE *store, X509_CRL *crl, const char *file, guint *n,
+                        GError **error)
+{
+  int added = X509_STORE_add_crl(store, crl);
+  X509_CRL_free(crl);
+  if (added != 1) {
+    smime_set_ossl_error(error, SMIME_ERROR_CRYPTO, "cannot use the CRL %s", file);
+    return FALSE;
+  }
+  (*n)++;
+  return TRUE;
+}
+
 /* One CRL file: PEM (every CRL in it) or DER. */
 static gboolean add_crl_file(X509_STORE *store, const char *file, guint *count, GError **error)
 {
@@ -51,25 +65,13 @@ static gboolean add_crl_file(X509_STORE *store, const char *file, guint *count, 
   }
   guint n = 0;
   X509_CRL *crl;
-  while ((crl = PEM_read_bio_X509_CRL(in, NULL, NULL, NULL)) != NULL) {
-    int added = X509_STORE_add_crl(store, crl);
-    X509_CRL_free(crl);
-    if (added != 1) {
-      smime_set_ossl_error(error, SMIME_ERROR_CRYPTO, "cannot use the CRL %s", file);
+  while ((crl = PEM_read_bio_X509_CRL(in, NULL, NULL, NULL)) != NULL)
+    if (!add_crl(store, crl, file, &n, error))
       return FALSE;
-    }
-    n++;
-  }
   ERR_clear_error(); /* the end of the PEM data, or no PEM at all */
-  if (n == 0 && BIO_reset(in) == 0 && (crl = d2i_X509_CRL_bio(in, NULL)) != NULL) {
-    int added = X509_STORE_add_crl(store, crl);
-    X509_CRL_free(crl);
-    if (added != 1) {
-      smime_set_ossl_error(error, SMIME_ERROR_CRYPTO, "cannot use the CRL %s", file);
-      return FALSE;
-    }
-    n++;
-  }
+  if (n == 0 && BIO_reset(in) == 0 && (crl = d2i_X509_CRL_bio(in, NULL)) != NULL &&
+      !add_crl(store, crl, file, &n, error))
+    return FALSE;
   if (n == 0) {
     smime_set_ossl_error(error, SMIME_ERROR_INPUT, "%s is not a CRL (PEM or DER)", file);
     return FALSE;
