@@ -443,42 +443,59 @@ static int cmd_smime_sign(const CliGlobals *g, int argc, char **argv)
 
 /* ---- verify ---- */
 
+/* "NAME <address>" of a signer. */
+static char *signer_line(const SmimeSignerVerdict *s)
+{
+  const char *name = s->signer_name ? s->signer_name : s->signer_subject;
+  if (name == NULL)
+    return g_strdup("a signer without a certificate");
+  return s->signer_address ? g_strdup_printf("%s <%s>", name, s->signer_address) : g_strdup(name);
+}
+
 static void print_verdict_text(const SmimeVerdict *v, gboolean status_line)
 {
+  const SmimeSignerVerdict *s = v->signer;
   if (status_line)
     g_printerr("%s\n", v->code == SMIME_VERDICT_GOOD ? "Verification successful"
-                                                       : "Verification failure");
+                                                      : "Verification failure");
   if (v->code == SMIME_VERDICT_GOOD) {
-    g_printerr("tessera smime: good signature from %s <%s>\n",
-               v->signer_name ? v->signer_name : v->signer_subject, v->signer_address);
-    g_printerr("  signed at: %s\n", v->signed_at ? v->signed_at : "(no signing time)");
-    GString *chain = g_string_new(NULL);
-    for (guint i = 0; v->chain && i < v->chain->len; i++)
-      g_string_append_printf(chain, "%s%s", i ? " -> " : "", (char *)v->chain->pdata[i]);
+    g_autofree char *who = signer_line(s);
+    g_printerr("tessera smime: good signature from %s\n", who);
+    g_printerr("  signed at: %s\n", s->signed_at ? s->signed_at : "(no signing time)");
+    g_autoptr(GString) chain = g_string_new(NULL);
+    for (guint i = 0; s->chain && i < s->chain->len; i++)
+      g_string_append_printf(chain, "%s%s", i ? " -> " : "", (char *)s->chain->pdata[i]);
     g_printerr("  certificate chain: %s\n", chain->str);
-    g_printerr("  trust anchor: %s\n", v->anchor ? v->anchor : "?");
+    g_printerr("  trust anchor: %s\n", s->anchor ? s->anchor : "?");
     if (v->address_unchecked)
       g_printerr("  address: not checked (a bare entity has no From; --from ADDR checks it)\n");
-    g_string_free(chain, TRUE);
   } else {
     g_printerr("tessera smime: %s\n", v->reason);
-    if (v->signer_subject)
-      g_printerr("  signer: %s%s%s%s\n", v->signer_subject, v->signer_address ? " <" : "",
-                 v->signer_address ? v->signer_address : "", v->signer_address ? ">" : "");
-    if (v->signed_at)
-      g_printerr("  signed at: %s\n", v->signed_at);
+    if (s && s->signer_subject)
+      g_printerr("  signer: %s%s%s%s\n", s->signer_subject, s->signer_address ? " <" : "",
+                 s->signer_address ? s->signer_address : "", s->signer_address ? ">" : "");
+    if (s && s->signed_at)
+      g_printerr("  signed at: %s\n", s->signed_at);
   }
   /* The other signers, one line each. */
   for (guint i = 0; v->signers && i < v->signers->len; i++) {
-    const SmimeSignerVerdict *s = v->signers->pdata[i];
-    if (i == v->chosen)
+    const SmimeSignerVerdict *o = v->signers->pdata[i];
+    if (o == s)
       continue;
-    const char *name = s->signer_name ? s->signer_name : s->signer_subject;
-    g_printerr("  also signed by %s%s%s%s: %s\n", name ? name : "a signer without a certificate",
-               s->signer_address ? " <" : "", s->signer_address ? s->signer_address : "",
-               s->signer_address ? ">" : "",
-               s->code == SMIME_VERDICT_GOOD ? smime_verdict_name(s->code) : s->reason);
+    g_autofree char *who = signer_line(o);
+    g_printerr("  also signed by %s: %s\n", who,
+               o->code == SMIME_VERDICT_GOOD ? smime_verdict_name(o->code) : o->reason);
   }
+}
+
+/* A signer's certificate fields. */
+static void print_signer_json(CliJson *j, const SmimeSignerVerdict *s)
+{
+  cli_json_member(j, "name", s->signer_name);
+  cli_json_member(j, "address", s->signer_address);
+  cli_json_member(j, "subject", s->signer_subject);
+  cli_json_member(j, "issuer", s->signer_issuer);
+  cli_json_member(j, "serial", s->signer_serial);
 }
 
 static void print_chain_json(CliJson *j, const GPtrArray *chain)
@@ -492,6 +509,7 @@ static void print_chain_json(CliJson *j, const GPtrArray *chain)
 
 static void print_verdict_json(const SmimeVerdict *v)
 {
+  const SmimeSignerVerdict *s = v->signer;
   CliJson j;
   cli_json_init(&j);
   cli_json_begin_object(&j);
@@ -504,38 +522,30 @@ static void print_verdict_json(const SmimeVerdict *v)
   cli_json_bool(&j, !v->address_unchecked);
   cli_json_member(&j, "format", v->opaque ? "opaque" : "multipart/signed");
   cli_json_key(&j, "signer");
-  if (v->signer_subject) {
+  if (s && s->signer_subject) {
     cli_json_begin_object(&j);
-    cli_json_member(&j, "name", v->signer_name);
-    cli_json_member(&j, "address", v->signer_address);
-    cli_json_member(&j, "subject", v->signer_subject);
-    cli_json_member(&j, "issuer", v->signer_issuer);
-    cli_json_member(&j, "serial", v->signer_serial);
+    print_signer_json(&j, s);
     cli_json_end_object(&j);
   } else {
     cli_json_string(&j, NULL);
   }
-  cli_json_member(&j, "signed_at", v->signed_at);
-  cli_json_member(&j, "anchor", v->anchor);
-  print_chain_json(&j, v->chain);
+  cli_json_member(&j, "signed_at", s ? s->signed_at : NULL);
+  cli_json_member(&j, "anchor", s ? s->anchor : NULL);
+  print_chain_json(&j, s ? s->chain : NULL);
   /* Every SignerInfo, in the message's order. */
   cli_json_key(&j, "signers");
   cli_json_begin_array(&j);
   for (guint i = 0; v->signers && i < v->signers->len; i++) {
-    const SmimeSignerVerdict *s = v->signers->pdata[i];
+    const SmimeSignerVerdict *o = v->signers->pdata[i];
     cli_json_begin_object(&j);
-    cli_json_member(&j, "verdict", smime_verdict_name(s->code));
+    cli_json_member(&j, "verdict", smime_verdict_name(o->code));
     cli_json_key(&j, "good");
-    cli_json_bool(&j, s->code == SMIME_VERDICT_GOOD);
-    cli_json_member(&j, "reason", s->reason);
-    cli_json_member(&j, "name", s->signer_name);
-    cli_json_member(&j, "address", s->signer_address);
-    cli_json_member(&j, "subject", s->signer_subject);
-    cli_json_member(&j, "issuer", s->signer_issuer);
-    cli_json_member(&j, "serial", s->signer_serial);
-    cli_json_member(&j, "signed_at", s->signed_at);
-    cli_json_member(&j, "anchor", s->anchor);
-    print_chain_json(&j, s->chain);
+    cli_json_bool(&j, o->code == SMIME_VERDICT_GOOD);
+    cli_json_member(&j, "reason", o->reason);
+    print_signer_json(&j, o);
+    cli_json_member(&j, "signed_at", o->signed_at);
+    cli_json_member(&j, "anchor", o->anchor);
+    print_chain_json(&j, o->chain);
     cli_json_end_object(&j);
   }
   cli_json_end_array(&j);
@@ -644,7 +654,7 @@ static int cmd_smime_verify(const CliGlobals *g, int argc, char **argv)
 #ifdef TESSERA_SMIME_DIRECTORY
   if (a->harvest && v.code == SMIME_VERDICT_GOOD) {
     g_autoptr(SmimeDirectory) d = open_directory(a, &error);
-    if (d == NULL || !smime_directory_import(d, v.signer_cert, &error))
+    if (d == NULL || !smime_directory_import(d, v.signer->signer_cert, &error))
       return smime_report(error);
     if (!a->json)
       g_printerr("  added the signer's certificate to the certificate store\n");

@@ -242,26 +242,21 @@ void smime_signer_verdict_free(SmimeSignerVerdict *s);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(SmimeSignerVerdict, smime_signer_verdict_free)
 
 /* The message's verdict. With several signers it is GOOD when at least one
- * signer is good and no signature fails to verify (one that fails is a
- * changed message: BAD_SIGNATURE, whatever the others say); otherwise the
- * first failing signer's. The signer fields describe the chosen signer:
- * the first bad signature, else the first good signer, else the first. */
+ * signer is good and every signature could be checked and verifies (one
+ * that fails is a changed message: BAD_SIGNATURE, whatever the others say;
+ * one that cannot be checked: MALFORMED); otherwise the first failing
+ * signer's. */
 typedef struct {
   SmimeVerdictCode code;
   char *reason;      /* the exact reason for anything but GOOD */
   char *from;        /* the message's From address */
-  char *signer_name; /* common name */
-  char *signer_address;
-  char *signer_subject, *signer_issuer, *signer_serial;
-  char *signed_at;   /* ISO 8601 UTC, or NULL */
-  char *anchor;      /* the trust anchor's subject */
-  GPtrArray *chain;  /* subjects, leaf first */
   gboolean opaque;
   gboolean address_unchecked; /* a bare entity without --from: no address to check */
-  X509 *signer_cert; /* owned, for --harvest */
   GPtrArray *signers; /* SmimeSignerVerdict *, every SignerInfo in the message's
                        * order; NULL when there was none to judge */
-  guint chosen;       /* the index in signers the fields above describe */
+  /* The signer the verdict is about (in signers; NULL: none): the first bad
+   * or uncheckable signature, else the first good signer, else the first. */
+  const SmimeSignerVerdict *signer;
 } SmimeVerdict;
 void smime_verdict_clear(SmimeVerdict *v);
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(SmimeVerdict, smime_verdict_clear)

@@ -30,17 +30,8 @@ void smime_verdict_clear(SmimeVerdict *v)
 {
   g_clear_pointer(&v->reason, g_free);
   g_clear_pointer(&v->from, g_free);
-  g_clear_pointer(&v->signer_name, g_free);
-  g_clear_pointer(&v->signer_address, g_free);
-  g_clear_pointer(&v->signer_subject, g_free);
-  g_clear_pointer(&v->signer_issuer, g_free);
-  g_clear_pointer(&v->signer_serial, g_free);
-  g_clear_pointer(&v->signed_at, g_free);
-  g_clear_pointer(&v->anchor, g_free);
-  g_clear_pointer(&v->chain, g_ptr_array_unref);
-  g_clear_pointer(&v->signer_cert, X509_free);
+  v->signer = NULL;
   g_clear_pointer(&v->signers, g_ptr_array_unref);
-  v->chosen = 0;
 }
 
 const char *smime_verdict_name(SmimeVerdictCode c)
@@ -257,7 +248,7 @@ static BIO *digest_content(CMS_ContentInfo *cms, BIO *dcont, BIO *out, char **re
   return chain;
 }
 
-/* Copies the chosen signer (see SmimeVerdict) into v's own fields. */
+/* The signer the verdict is about (see SmimeVerdict), and its verdict. */
 static void choose_signer(SmimeVerdict *v)
 {
   guint pick = 0;
@@ -278,23 +269,9 @@ static void choose_signer(SmimeVerdict *v)
       break;
     }
   const SmimeSignerVerdict *s = v->signers->pdata[pick];
-  v->chosen = pick;
+  v->signer = s;
   v->code = s->code;
   v->reason = g_strdup(s->reason);
-  v->signer_name = g_strdup(s->signer_name);
-  v->signer_address = g_strdup(s->signer_address);
-  v->signer_subject = g_strdup(s->signer_subject);
-  v->signer_issuer = g_strdup(s->signer_issuer);
-  v->signer_serial = g_strdup(s->signer_serial);
-  v->signed_at = g_strdup(s->signed_at);
-  v->anchor = g_strdup(s->anchor);
-  if (s->chain) {
-    v->chain = g_ptr_array_new_full(s->chain->len, g_free);
-    for (guint i = 0; i < s->chain->len; i++)
-      g_ptr_array_add(v->chain, g_strdup(s->chain->pdata[i]));
-  }
-  if (s->signer_cert && X509_up_ref(s->signer_cert))
-    v->signer_cert = s->signer_cert;
 }
 
 /* The verdict on a SignedData, every SignerInfo on its own: its
