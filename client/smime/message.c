@@ -892,71 +892,157 @@ static size_t content_to_crlf(ContentCrlf *st, const char *in, size_t len, char 
   return o;
 }
 
-/* TRUE if stream is seekable, not empty and ends in LF (then GMime's
- * ensure-newline has nothing to add); leaves it at its start. */
-static gboolean ends_in_newline(GMimeStream *stream)
+/* Writes obj, every bare LF made CRLF, to b. */
+static gboolean write_crlf(GMimeObject *obj, BIO *b)
 {
-  char last = 0;
-  gboolean ok = g_mime_stream_seek(stream, -1, GMIME_STREAM_SEEK_END) >= 0 &&
-                g_mime_stream_read(stream, &last, 1) == 1 && last == '\n';
-  return g_mime_stream_reset(stream) == 0 && ok;
+  SmimeCrlfStream *cs = g_object_new(smime_crlf_stream_get_type(), NULL);
+  cs->out = b;
+  g_mime_stream_construct(&cs->parent, 0, -1);
+  gboolean ok = g_mime_object_write_to_stream(obj, NULL, &cs->parent) >= 0 &&
+                g_mime_stream_flush(&cs->parent) == 0;
+  g_object_unref(cs);
+  return ok;
 }
 
-/* A leaf part whose content is stored in the encoding it is sent in is
+/* ---- the canonical entity, made while it is read ----
+ * A leaf part whose content is stored in the encoding it is sent in is
  * written by GMime as its headers, a blank line and the content through a
- * byte-at-a-time newline filter. For such a part (and when that filter's
- * ensure-newline has nothing to add) its content stream, else NULL. */
-static GMimeStream *plain_part_content(GMimeObject *obj)
-{
-  if (!GMIME_IS_PART(obj))
-    return NULL;
-  GMimeObjectClass *part_class = g_type_class_ref(GMIME_TYPE_PART);
-  gboolean plain_part = GMIME_OBJECT_GET_CLASS(obj)->write_to_stream == part_class->write_to_stream;
-  g_type_class_unref(part_class);
-  GMimePart *part = GMIME_PART(obj);
-  GMimeDataWrapper *dw = g_mime_part_get_content(part);
-  GMimeContentEncoding enc = g_mime_part_get_content_encoding(part);
-  GMimeStream *content = dw ? g_mime_data_wrapper_get_stream(dw) : NULL;
-  if (!plain_part || content == NULL || enc != g_mime_data_wrapper_get_encoding(dw) ||
-      enc == GMIME_CONTENT_ENCODING_BINARY || !ends_in_newline(content))
-    return NULL;
-  return content;
-}
-
-/* ---- a plain part's canonical form, made while it is read ----
- * The headers (from GMime, through to_crlf) are kept in memory; the
- * content is read from the message and canonicalised block by block, so
- * the entity is neither copied to a temporary file nor held in memory.
- * The BIO can be rewound (BIO_seek(b, 0), BIO_reset); it has no fd. */
+ * byte-at-a-time newline filter; of content that does not end in CR,
+ * content_to_crlf makes what that filter and to_crlf make. When every leaf
+ * with content is such a part (a single part, or multiparts of them),
+ * GMime writes the entity once with each of those contents replaced by a
+ * marker (ending in LF if the content does). What it writes around them
+ * (headers, boundaries, prologue, epilogue: GMime's own bytes) is kept in
+ * memory, CRLF, and the contents are read from the message and made
+ * canonical block by block where the markers were, so the entity is
+ * neither copied to a temporary file nor held in memory. A marker must be
+ * found exactly once, in order, after an LF; otherwise, and for any other
+ * entity (a part to re-encode, binary, an embedded message), GMime writes
+ * the entity into a temporary file. The BIO can be rewound (BIO_seek(b,
+ * 0), BIO_reset); it has no fd. */
 
 typedef struct {
-  GByteArray *head;     /* headers and the blank line, CRLF */
-  size_t head_off;
-  GMimeStream *content; /* a reference */
+  GMimeDataWrapper *dw; /* borrowed: the part's */
+  GMimeStream *content; /* a reference: the part's content */
+  gboolean ends_in_lf;
+} PlainLeaf;
+
+static void plain_leaf_clear(void *p)
+{
+  g_clear_object(&((PlainLeaf *)p)->content);
+}
+
+static gboolean same_writer(GMimeObject *obj, GType type)
+{
+  GMimeObjectClass *klass = g_type_class_ref(type);
+  gboolean same = GMIME_OBJECT_GET_CLASS(obj)->write_to_stream == klass->write_to_stream;
+  g_type_class_unref(klass);
+  return same;
+}
+
+/* The last byte of a seekable stream, -1 if none; leaves it at its start. */
+static int last_byte(GMimeStream *stream)
+{
+  unsigned char last = 0;
+  gboolean ok = g_mime_stream_seek(stream, -1, GMIME_STREAM_SEEK_END) >= 0 &&
+                g_mime_stream_read(stream, (char *)&last, 1) == 1;
+  return g_mime_stream_reset(stream) == 0 && ok ? last : -1;
+}
+
+/* Adds obj's leaves with content to leaves; FALSE if one is not a plain
+ * part (see above) or obj is neither a part nor a multipart. Leaves with
+ * no content are left to GMime. */
+static gboolean collect_leaves(GMimeObject *obj, GArray *leaves)
+{
+  if (GMIME_IS_MULTIPART(obj)) {
+    if (!same_writer(obj, GMIME_TYPE_MULTIPART))
+      return FALSE;
+    GMimeMultipart *mp = GMIME_MULTIPART(obj);
+    int n = g_mime_multipart_get_count(mp);
+    for (int i = 0; i < n; i++)
+      if (!collect_leaves(g_mime_multipart_get_part(mp, i), leaves))
+        return FALSE;
+    return TRUE;
+  }
+  if (!GMIME_IS_PART(obj) || !same_writer(obj, GMIME_TYPE_PART))
+    return FALSE;
+  GMimePart *part = GMIME_PART(obj);
+  GMimeDataWrapper *dw = g_mime_part_get_content(part);
+  GMimeStream *content = dw ? g_mime_data_wrapper_get_stream(dw) : NULL;
+  gint64 len = content ? g_mime_stream_length(content) : 0;
+  if (len == 0)
+    return TRUE;
+  GMimeContentEncoding enc = g_mime_part_get_content_encoding(part);
+  int last = len > 0 ? last_byte(content) : -1;
+  if (last < 0 || last == '\r' || enc != g_mime_data_wrapper_get_encoding(dw) ||
+      enc == GMIME_CONTENT_ENCODING_BINARY)
+    return FALSE;
+  PlainLeaf leaf = { dw, g_object_ref(content), last == '\n' };
+  g_array_append_val(leaves, leaf);
+  return TRUE;
+}
+
+typedef struct {
+  size_t text_end;      /* before the content: text[previous text_end, text_end) */
+  GMimeStream *content; /* a reference; NULL: the last segment */
+} CanonSeg;
+
+static void canon_seg_clear(void *p)
+{
+  g_clear_object(&((CanonSeg *)p)->content);
+}
+
+typedef struct {
+  GByteArray *text;     /* all but the contents, CRLF */
+  GArray *segs;         /* CanonSeg */
+  guint seg;            /* the segment being read */
+  size_t text_off;      /* the next byte of text */
+  gboolean in_content;  /* reading seg's content */
   ContentCrlf st;
-  gboolean done;        /* content read to its end */
+  gboolean done;        /* that content read to its end */
   char *in;             /* FILE_BUF_SIZE */
   char *out;            /* 2 * FILE_BUF_SIZE: canonical, not yet read */
   size_t out_len, out_off;
-} CanonPart;
+} CanonEntity;
 
 /* The next unread bytes (*n > 0) or FALSE at the end or on an error
  * (*err). */
 static gboolean cp_peek(void *src, const char **p, size_t *n, gboolean *err)
 {
-  CanonPart *c = src;
+  CanonEntity *c = src;
   *err = FALSE;
-  if (c->head_off < c->head->len) {
-    *p = (const char *)c->head->data + c->head_off;
-    *n = c->head->len - c->head_off;
-    return TRUE;
-  }
-  while (c->out_off == c->out_len) {
-    if (c->done)
-      return FALSE;
+  for (;;) {
+    const CanonSeg *s = &g_array_index(c->segs, CanonSeg, c->seg);
+    if (!c->in_content) {
+      if (c->text_off < s->text_end) {
+        *p = (const char *)c->text->data + c->text_off;
+        *n = s->text_end - c->text_off;
+        return TRUE;
+      }
+      if (s->content == NULL)
+        return FALSE;
+      if (g_mime_stream_reset(s->content) != 0) {
+        *err = TRUE;
+        return FALSE;
+      }
+      c->in_content = TRUE;
+      c->st = (ContentCrlf){ FALSE, FALSE };
+      c->done = FALSE;
+      c->out_len = c->out_off = 0;
+    }
+    if (c->out_off < c->out_len) {
+      *p = c->out + c->out_off;
+      *n = c->out_len - c->out_off;
+      return TRUE;
+    }
+    if (c->done) {
+      c->in_content = FALSE;
+      c->seg++;
+      continue;
+    }
     c->out_len = c->out_off = 0;
-    ssize_t got = g_mime_stream_eos(c->content) ? 0
-                                                : g_mime_stream_read(c->content, c->in, FILE_BUF_SIZE);
+    ssize_t got = g_mime_stream_eos(s->content) ? 0
+                                                : g_mime_stream_read(s->content, c->in, FILE_BUF_SIZE);
     if (got < 0) {
       *err = TRUE;
       return FALSE;
@@ -971,23 +1057,20 @@ static gboolean cp_peek(void *src, const char **p, size_t *n, gboolean *err)
       c->out_len = content_to_crlf(&c->st, c->in, (size_t)got, c->out);
     }
   }
-  *p = c->out + c->out_off;
-  *n = c->out_len - c->out_off;
-  return TRUE;
 }
 
 static void cp_consume(void *src, size_t n)
 {
-  CanonPart *c = src;
-  if (c->head_off < c->head->len)
-    c->head_off += n;
-  else
+  CanonEntity *c = src;
+  if (c->in_content)
     c->out_off += n;
+  else
+    c->text_off += n;
 }
 
 static int cp_read(BIO *b, char *data, int len)
 {
-  CanonPart *c = BIO_get_data(b);
+  CanonEntity *c = BIO_get_data(b);
   size_t done = 0;
   const char *p;
   size_t n;
@@ -1013,23 +1096,24 @@ static int cp_write(BIO *b, const char *data, int len)
 
 static long cp_ctrl(BIO *b, int cmd, long num, void *ptr)
 {
-  CanonPart *c = BIO_get_data(b);
+  CanonEntity *c = BIO_get_data(b);
+  const CanonSeg *s = &g_array_index(c->segs, CanonSeg, c->seg);
   switch (cmd) {
   case BIO_CTRL_RESET:
     num = 0;
     /* fall through */
   case BIO_C_FILE_SEEK:
-    if (num != 0 || g_mime_stream_reset(c->content) != 0)
+    if (num != 0)
       return -1;
-    c->head_off = 0;
-    c->st = (ContentCrlf){ FALSE, FALSE };
-    c->done = FALSE;
+    c->seg = 0;
+    c->text_off = 0;
+    c->in_content = FALSE;
     c->out_len = c->out_off = 0;
     return 0;
   case BIO_CTRL_EOF:
-    return c->done && c->out_off == c->out_len;
+    return !c->in_content && s->content == NULL && c->text_off == s->text_end;
   case BIO_CTRL_PENDING:
-    return (long)(c->head->len - c->head_off + c->out_len - c->out_off);
+    return (long)(c->in_content ? c->out_len - c->out_off : s->text_end - c->text_off);
   case BIO_CTRL_FLUSH:
     return 1;
   case BIO_C_GET_FD:
@@ -1041,8 +1125,10 @@ static long cp_ctrl(BIO *b, int cmd, long num, void *ptr)
 
 static int cp_create(BIO *b)
 {
-  CanonPart *c = g_new0(CanonPart, 1);
-  c->head = g_byte_array_new();
+  CanonEntity *c = g_new0(CanonEntity, 1);
+  c->text = g_byte_array_new();
+  c->segs = g_array_new(FALSE, FALSE, sizeof(CanonSeg));
+  g_array_set_clear_func(c->segs, canon_seg_clear);
   c->in = g_malloc(FILE_BUF_SIZE);
   c->out = g_malloc(2 * FILE_BUF_SIZE);
   BIO_set_data(b, c);
@@ -1051,11 +1137,11 @@ static int cp_create(BIO *b)
 
 static int cp_destroy(BIO *b)
 {
-  CanonPart *c = BIO_get_data(b);
+  CanonEntity *c = BIO_get_data(b);
   if (c == NULL)
     return 1;
-  g_byte_array_unref(c->head);
-  g_clear_object(&c->content);
+  g_byte_array_unref(c->text);
+  g_array_unref(c->segs);
   g_free(c->in);
   g_free(c->out);
   g_free(c);
@@ -1069,7 +1155,7 @@ static BIO_METHOD *cp_method(void)
   static gsize once = 0;
   static BIO_METHOD *m = NULL;
   if (g_once_init_enter(&once)) {
-    m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "tessera canonical part");
+    m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "tessera canonical entity");
     BIO_meth_set_write(m, cp_write);
     BIO_meth_set_read(m, cp_read);
     BIO_meth_set_gets(m, cp_gets);
@@ -1081,33 +1167,92 @@ static BIO_METHOD *cp_method(void)
   return m;
 }
 
-/* The canonical form of the plain part obj with the given content. */
-static BIO *canon_part_bio(GMimeObject *obj, GMimeStream *content, GError **error)
+/* The first needle[0, m) in hay[0, n), or NULL. */
+static const char *find_bytes(const char *hay, size_t n, const char *needle, size_t m)
 {
-  g_autoptr(BIO) head = BIO_new(BIO_s_mem());
-  g_autoptr(BIO) b = head ? BIO_new(cp_method()) : NULL;
+  const char *end = hay + n;
+  for (const char *p = hay; m > 0 && (size_t)(end - p) >= m; p++) {
+    p = memchr(p, needle[0], (size_t)(end - p) - m + 1);
+    if (p == NULL)
+      return NULL;
+    if (memcmp(p, needle, m) == 0)
+      return p;
+  }
+  return NULL;
+}
+
+#define NONCE_LEN 32
+
+/* Splits layout (the entity with markers) into b's text and segments;
+ * FALSE if the markers are not where they must be. */
+static gboolean split_layout(CanonEntity *c, const char *data, size_t len, const char *nonce,
+                             GArray *leaves)
+{
+  size_t from = 0;
+  for (guint i = 0; i < leaves->len; i++) {
+    PlainLeaf *l = &g_array_index(leaves, PlainLeaf, i);
+    g_autofree char *marker = g_strdup_printf("%s-%u.%s", nonce, i, l->ends_in_lf ? "\r\n" : "");
+    size_t mlen = strlen(marker);
+    const char *at = find_bytes(data + from, len - from, nonce, NONCE_LEN);
+    if (at == NULL || at == data || at[-1] != '\n' || (size_t)(data + len - at) < mlen ||
+        memcmp(at, marker, mlen) != 0)
+      return FALSE;
+    g_byte_array_append(c->text, (const guint8 *)data + from, (guint)((size_t)(at - data) - from));
+    CanonSeg seg = { c->text->len, g_object_ref(l->content) };
+    g_array_append_val(c->segs, seg);
+    from = (size_t)(at - data) + mlen;
+  }
+  if (find_bytes(data + from, len - from, nonce, NONCE_LEN) != NULL)
+    return FALSE;
+  g_byte_array_append(c->text, (const guint8 *)data + from, (guint)(len - from));
+  CanonSeg last = { c->text->len, NULL };
+  g_array_append_val(c->segs, last);
+  return TRUE;
+}
+
+/* The canonical entity as a BIO that makes it while it is read; NULL and
+ * *fallback if the entity is not made of plain parts (see above). */
+static BIO *canon_entity_bio(GMimeObject *entity, gboolean *fallback, GError **error)
+{
+  *fallback = TRUE;
+  g_autoptr(GArray) leaves = g_array_new(FALSE, FALSE, sizeof(PlainLeaf));
+  g_array_set_clear_func(leaves, plain_leaf_clear);
+  if (!collect_leaves(entity, leaves) || leaves->len == 0)
+    return NULL;
+  g_autoptr(BIO) layout = BIO_new(BIO_s_mem());
+  g_autoptr(BIO) b = layout ? BIO_new(cp_method()) : NULL;
   if (b == NULL) {
+    *fallback = FALSE;
     smime_set_ossl_error(error, SMIME_ERROR_CRYPTO, "cannot make a BIO");
     return NULL;
   }
-  SmimeCrlfStream *cs = g_object_new(smime_crlf_stream_get_type(), NULL);
-  cs->out = head;
-  g_mime_stream_construct(&cs->parent, 0, -1);
-  /* What GMime writes before the content (see plain_part_content). */
-  gboolean ok = g_mime_header_list_write_to_stream(obj->headers, NULL, &cs->parent) >= 0 &&
-                g_mime_stream_write_string(&cs->parent, "\n") >= 0 &&
-                g_mime_stream_reset(content) == 0;
-  g_object_unref(cs);
+  /* Any nonce does: one that is in the message is found too often. */
+  char nonce[NONCE_LEN + 1];
+  for (int i = 0; i < NONCE_LEN / 8; i++)
+    g_snprintf(nonce + 8 * i, 9, "%08" G_GINT32_MODIFIER "x", g_random_int());
+  for (guint i = 0; i < leaves->len; i++) {
+    PlainLeaf *l = &g_array_index(leaves, PlainLeaf, i);
+    g_autofree char *marker = g_strdup_printf("%s-%u.%s", nonce, i, l->ends_in_lf ? "\n" : "");
+    GMimeStream *mem = g_mime_stream_mem_new_with_buffer(marker, strlen(marker));
+    g_mime_data_wrapper_set_stream(l->dw, mem);
+    g_object_unref(mem);
+  }
+  gboolean ok = write_crlf(entity, layout);
+  for (guint i = 0; i < leaves->len; i++) {
+    PlainLeaf *l = &g_array_index(leaves, PlainLeaf, i);
+    g_mime_data_wrapper_set_stream(l->dw, l->content);
+  }
   if (!ok) {
+    *fallback = FALSE;
     g_set_error(error, SMIME_ERROR, SMIME_ERROR_INPUT, "cannot write the MIME entity");
     return NULL;
   }
-  CanonPart *c = BIO_get_data(b);
   char *data = NULL;
-  long n = BIO_get_mem_data(head, &data);
-  g_byte_array_append(c->head, (const guint8 *)data, (guint)MAX(n, 0));
-  c->content = g_object_ref(content);
+  long len = BIO_get_mem_data(layout, &data);
+  if (!split_layout(BIO_get_data(b), data, (size_t)MAX(len, 0), nonce, leaves))
+    return NULL;
   BIO_set_init(b, 1);
+  *fallback = FALSE;
   return g_steal_pointer(&b);
 }
 
@@ -1117,13 +1262,7 @@ static BIO *write_canonical(GMimeObject *obj, GError **error)
   g_autoptr(BIO) b = smime_tmp_bio(error);
   if (b == NULL)
     return NULL;
-  SmimeCrlfStream *cs = g_object_new(smime_crlf_stream_get_type(), NULL);
-  cs->out = b;
-  g_mime_stream_construct(&cs->parent, 0, -1);
-  gboolean ok = g_mime_object_write_to_stream(obj, NULL, &cs->parent) >= 0 &&
-                g_mime_stream_flush(&cs->parent) == 0;
-  g_object_unref(cs);
-  if (!ok) {
+  if (!write_crlf(obj, b)) {
     g_set_error(error, SMIME_ERROR, SMIME_ERROR_INPUT, "cannot write the MIME entity");
     return NULL;
   }
@@ -1134,8 +1273,9 @@ BIO *smime_entity_bio(GMimeObject *entity, gboolean encode_7bit, GError **error)
 {
   if (encode_7bit)
     g_mime_object_encode(entity, GMIME_ENCODING_CONSTRAINT_7BIT);
-  GMimeStream *content = plain_part_content(entity);
-  return content ? canon_part_bio(entity, content, error) : write_canonical(entity, error);
+  gboolean fallback;
+  BIO *b = canon_entity_bio(entity, &fallback, error);
+  return b || !fallback ? b : write_canonical(entity, error);
 }
 
 BIO *smime_part_content_bio(GMimePart *part, GError **error)

@@ -62,9 +62,10 @@ GPtrArray *smime_message_recipients(SmimeMessage *m);
  * came, LF line ends. */
 gboolean smime_write_outer_headers(SmimeMessage *m, BIO *out, GError **error);
 /* The message's MIME entity (headers and body), CRLF line ends, in a
- * BIO positioned at its start, which BIO_seek(b, 0) rewinds: a single part
- * stored as it is sent is made canonical while it is read (that BIO has no
- * fd), anything else is written to a temporary file BIO first.
+ * BIO positioned at its start, which BIO_seek(b, 0) rewinds: a single part,
+ * or multiparts of parts, stored as they are sent are made canonical while
+ * they are read (that BIO has no fd), anything else is written to a
+ * temporary file BIO first.
  * encode_7bit: re-encode 8-bit and binary parts (quoted-printable /
  * base64) first. */
 BIO *smime_entity_bio(GMimeObject *entity, gboolean encode_7bit, GError **error);
