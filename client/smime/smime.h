@@ -265,7 +265,8 @@ const char *smime_verdict_name(SmimeVerdictCode c);
 
 /* Verifies m; writes the outer headers and the signed entity to content
  * (NULL: not written). FALSE only for input it cannot read at all (then
- * error); every verdict, good or bad, is TRUE with v filled. */
+ * error, and v holds nothing); every verdict, good or bad, is TRUE with v
+ * filled, to be cleared. */
 gboolean smime_verify_message(OSSL_LIB_CTX *libctx, SmimeMessage *m, X509_STORE *store,
                               BIO *content, SmimeVerdict *v, GError **error);
 /* Bare input, as mail programs' hooks give it (see bare.c): a detached DER

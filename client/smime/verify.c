@@ -354,8 +354,8 @@ static gboolean verify_signed_data(CMS_ContentInfo *cms, BIO *dcont, BIO *out, X
   return TRUE;
 }
 
-gboolean smime_verify_message(OSSL_LIB_CTX *libctx, SmimeMessage *m, X509_STORE *store,
-                              BIO *content, SmimeVerdict *v, GError **error)
+static gboolean verify_message(OSSL_LIB_CTX *libctx, SmimeMessage *m, X509_STORE *store,
+                               BIO *content, SmimeVerdict *v, GError **error)
 {
   memset(v, 0, sizeof(*v));
   v->from = smime_message_from(m);
@@ -438,6 +438,20 @@ gboolean smime_verify_message(OSSL_LIB_CTX *libctx, SmimeMessage *m, X509_STORE 
   return TRUE;
 }
 
+/* Input that cannot be read leaves no verdict to free. */
+static gboolean verdict_unless_failed(gboolean ok, SmimeVerdict *v)
+{
+  if (!ok)
+    smime_verdict_clear(v);
+  return ok;
+}
+
+gboolean smime_verify_message(OSSL_LIB_CTX *libctx, SmimeMessage *m, X509_STORE *store,
+                              BIO *content, SmimeVerdict *v, GError **error)
+{
+  return verdict_unless_failed(verify_message(libctx, m, store, content, v, error), v);
+}
+
 /* A bare entity's verdict starts from the address given, if any. */
 static void verdict_init_bare(SmimeVerdict *v, const char *from)
 {
@@ -470,7 +484,7 @@ gboolean smime_verify_detached(OSSL_LIB_CTX *libctx, BIO *signature, BIO *conten
                          "signature of the file (verify it without --signature)");
     return TRUE;
   }
-  return verify_signed_data(cms, content, NULL, store, v, error);
+  return verdict_unless_failed(verify_signed_data(cms, content, NULL, store, v, error), v);
 }
 
 gboolean smime_verify_bare(OSSL_LIB_CTX *libctx, BIO *der, const char *from, X509_STORE *store,
@@ -499,10 +513,10 @@ gboolean smime_verify_bare(OSSL_LIB_CTX *libctx, BIO *der, const char *from, X50
     return TRUE;
   }
   if (!verify_signed_data(cms, econtent, content, store, v, error))
-    return FALSE;
+    return verdict_unless_failed(FALSE, v);
   if (content && BIO_flush(content) != 1) {
     g_set_error(error, SMIME_ERROR, SMIME_ERROR_INPUT, "cannot write the content");
-    return FALSE;
+    return verdict_unless_failed(FALSE, v);
   }
   return TRUE;
 }
