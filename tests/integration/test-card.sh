@@ -17,11 +17,10 @@ READER_EC="Virtual PCD 00 01"
 
 # shellcheck source=../tap.sh
 . "$(dirname "$0")/../tap.sh"
-check() { # check DESCRIPTION COMMAND...
-  local desc=$1
-  shift
-  if "$@" >"$T/out" 2>"$T/err"; then ok "$desc"; else not_ok "$desc" "$T/err"; fi
-}
+# shellcheck source=../checks.sh
+. "$(dirname "$0")/../checks.sh"
+# shellcheck source=../agent.sh
+. "$(dirname "$0")/../agent.sh"
 
 for tool in pkcs11-tool openssl pcscd unshare python3; do
   command -v "$tool" >/dev/null || bail "$tool is missing (tools/install-deps.sh installs it)"
@@ -47,10 +46,8 @@ trap cleanup EXIT
 mkdir -p "$T/home"
 printf 'app default {\n  framework pkcs15 {\n    use_file_caching = no;\n  }\n}\n' >"$T/opensc.conf"
 export OPENSC_CONF="$T/opensc.conf" HOME="$T/home" XDG_CONFIG_HOME="$T/no-config"
-export FAKE_PINENTRY_SCRIPT="$T/pinentry.script" FAKE_PINENTRY_LOG="$T/pinentry.log"
-: >"$FAKE_PINENTRY_SCRIPT"
-answers() { rm -f "$FAKE_PINENTRY_SCRIPT.pos"; printf '%s\n' "$@" >"$FAKE_PINENTRY_SCRIPT"; }
-getpins() { grep -c ' GETPIN' "$FAKE_PINENTRY_LOG" 2>/dev/null || echo 0; }
+scripted_pinentry
+getpins() { grep -c ' GETPIN' "$FAKE_PINENTRY_LOG"; }
 
 start_pcscd "$T/pcscd" 2>"$T/pcscd.err" || { cat "$T/pcscd.err"; bail "no private pcscd"; }
 "$VCARD_DIR/make-card" --type rsa --serial 30000003 "$T/rsa" >/dev/null 2>&1 || bail "make-card rsa"
@@ -63,22 +60,8 @@ control() { "$VIRTUAL_PIV" --control "$T/$1.ctl" --send "$2" >/dev/null; }
 card rsa "$VCARD_PORT"
 card ec "$((VCARD_PORT + 1))"
 
-SOCKET="$T/agent.sock"
-"$TESSERA_AGENT" --foreground --no-p11-kit --module "$OPENSC_PKCS11" --socket "$SOCKET" \
-  --pinentry "$FAKE_PINENTRY" --debug >"$T/agent.log" 2>&1 &
-AGENT_PID=$!
-tessera() { "$TESSERA_CLI" --socket "$SOCKET" "$@"; }
-# keys_json: waits until the agent lists N available keys.
-wait_keys() { # wait_keys N
-  local i
-  for i in $(seq 200); do
-    tessera keys --json >"$T/keys.json" 2>/dev/null &&
-      [ "$(python3 -c 'import json,sys; print(sum(k["available"] for k in json.load(open(sys.argv[1]))))' "$T/keys.json")" = "$1" ] &&
-      return 0
-    sleep 0.05
-  done
-  return 1
-}
+agent_start "$OPENSC_PKCS11" "$FAKE_PINENTRY" --debug
+tessera() { "$TESSERA_CLI" "$@"; }
 # key_id SERIAL_OF_TOKEN_TYPE CKAID: the agent's id of a card's key.
 key_id() { # key_id rsa|ec HEXID
   python3 - "$T/keys.json" "$1" "$2" <<'PY'

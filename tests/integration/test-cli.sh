@@ -19,25 +19,8 @@ cleanup() {
 trap cleanup EXIT
 
 . "$(dirname "$0")/../tap.sh"
-# check DESCRIPTION COMMAND...: the command must succeed.
-check() {
-  desc=$1
-  shift
-  if "$@" >"$T/out" 2>"$T/err"; then ok "$desc"; else not_ok "$desc" "$T/err"; fi
-}
-# check_exit CODE DESCRIPTION COMMAND...: the command must exit with CODE.
-check_exit() {
-  want=$1 desc=$2
-  shift 2
-  "$@" >"$T/out" 2>"$T/err"
-  got=$?
-  if [ "$got" -eq "$want" ]; then
-    ok "$desc"
-  else
-    echo "exit status $got, expected $want" >>"$T/err"
-    not_ok "$desc" "$T/err"
-  fi
-}
+. "$(dirname "$0")/../checks.sh"
+. "$(dirname "$0")/../agent.sh"
 
 tessera() { "$TESSERA_CLI" "$@"; }
 # to FILE COMMAND...: runs the command with its output kept in FILE.
@@ -50,26 +33,10 @@ to() {
 "$MAKE_TOKENS" "$T" || bail "make-tokens.sh failed"
 . "$T/env"
 export XDG_CONFIG_HOME="$T/no-config"
-export TESSERA_SOCKET="$T/agent.sock"
 # The agent's PIN dialog: the scripted pinentry, which cancels when it has
 # no answers left.
-export FAKE_PINENTRY_SCRIPT="$T/pinentry.script" FAKE_PINENTRY_LOG="$T/pinentry.log"
-: >"$FAKE_PINENTRY_SCRIPT"
-pinentry_answers() {
-  rm -f "$FAKE_PINENTRY_SCRIPT.pos"
-  printf '%s\n' "$@" >"$FAKE_PINENTRY_SCRIPT"
-}
-
-"$TESSERA_AGENT" --foreground --no-p11-kit --module "$MODULE" --socket "$TESSERA_SOCKET" \
-  --pinentry "$FAKE_PINENTRY" 2>"$T/agent.log" &
-AGENT_PID=$!
-i=0
-until tessera status >/dev/null 2>&1; do
-  i=$((i + 1))
-  [ $i -lt 200 ] || { cat "$T/agent.log"; bail "the agent did not start"; }
-  kill -0 "$AGENT_PID" 2>/dev/null || { cat "$T/agent.log"; bail "the agent exited"; }
-  sleep 0.05
-done
+scripted_pinentry
+agent_start "$MODULE" "$FAKE_PINENTRY"
 
 # --- listing -----------------------------------------------------------
 check "status" tessera status
@@ -207,7 +174,7 @@ check_exit 1 "sign after logout, PIN dialog cancelled, exits 1" tessera sign p25
   --in "$T/msg" --out "$T/sig"
 grep -q "cancelled" "$T/err" && ok "the cancelled dialog is reported" \
   || not_ok "the cancelled dialog is reported"
-pinentry_answers "pin 123456"
+answers "pin 123456"
 check "sign after logout asks for the PIN and signs" tessera sign p256 --in "$T/msg" \
   --out "$T/sig"
 check "openssl verifies the signature made after the PIN dialog" verify p256 sha256 "$T/sig"
@@ -219,7 +186,7 @@ check "lock" tessera lock
 check "status after lock" tessera status
 grep -q "tessera-test-1: not logged in" "$T/out" && grep -q "tessera-test-2: not logged in" "$T/out" \
   && ok "lock logged out every token" || not_ok "lock logged out every token"
-pinentry_answers "pin 123456"
+answers "pin 123456"
 check "login asks for the PIN" tessera login tessera-test-1
 grep -q "logged in to tessera-test-1" "$T/out" && ok "login says it logged in" \
   || not_ok "login says it logged in"

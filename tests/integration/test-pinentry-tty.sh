@@ -12,6 +12,7 @@ MODULE=${SOFTHSM_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
 PINENTRY=${PINENTRY_TTY:-/usr/bin/pinentry-tty}
 
 . "$(dirname "$0")/../tap.sh"
+. "$(dirname "$0")/../agent.sh"
 
 command -v tmux >/dev/null || bail "tmux is not installed (tools/install-deps.sh installs it)"
 [ -x "$PINENTRY" ] || bail "$PINENTRY is not installed (tools/install-deps.sh installs it)"
@@ -29,16 +30,8 @@ trap cleanup EXIT
 "$MAKE_TOKENS" "$T" >/dev/null || bail "make-tokens.sh failed"
 . "$T/env"
 export XDG_CONFIG_HOME="$T/no-config"
-SOCKET="$T/agent.sock"
-"$TESSERA_AGENT" --foreground --no-p11-kit --module "$MODULE" --socket "$SOCKET" \
-  --pinentry "$PINENTRY" 2>"$T/agent.log" &
-AGENT_PID=$!
-i=0
-until "$TESSERA_CLI" --socket "$SOCKET" status >/dev/null 2>&1; do
-  i=$((i + 1))
-  [ $i -lt 200 ] || { cat "$T/agent.log"; bail "the agent did not start"; }
-  sleep 0.05
-done
+agent_start "$MODULE" "$PINENTRY"
+SOCKET=$TESSERA_SOCKET
 
 printf 'signed after a PIN typed on a terminal\n' >"$T/msg"
 # The CLI runs on the tmux terminal, so that is where the agent asks.

@@ -36,6 +36,8 @@ ENGINE=/usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so
 
 # shellcheck source=../tap.sh
 . "$(dirname "$0")/../tap.sh"
+# shellcheck source=../agent.sh
+. "$(dirname "$0")/../agent.sh"
 # shellcheck source=sanitizers.sh
 . "$(dirname "$0")/sanitizers.sh"
 
@@ -100,14 +102,9 @@ tessera() { "$TESSERA_CLI" "$@"; }
 p11() { pkcs11-tool --module "$M" "$@"; }
 uri_enc() { python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$1"; }
 
-# The scripted pinentry: every dialog gets the PIN until the script runs out.
-export FAKE_PINENTRY_SCRIPT="$T/pinentry.script" FAKE_PINENTRY_LOG="$T/pinentry.log"
-: >"$FAKE_PINENTRY_SCRIPT"
-: >"$FAKE_PINENTRY_LOG"
-answers() { # answers LINE...
-  rm -f "$FAKE_PINENTRY_SCRIPT.pos"
-  printf '%s\n' "$@" >"$FAKE_PINENTRY_SCRIPT"
-}
+# The scripted pinentry (agent.sh): every dialog gets the PIN until the
+# script runs out.
+scripted_pinentry
 pins_for_everything() {
   rm -f "$FAKE_PINENTRY_SCRIPT.pos"
   for _ in $(seq 200); do echo "pin $PIN"; done >"$FAKE_PINENTRY_SCRIPT"
@@ -202,17 +199,6 @@ setup_card() {
   RSA_KEY=0 EC_KEY=4 DECRYPT_KEY=2 NSS_SIGN_KEYS=(1 5)
 }
 control() { "$VCARD_DIR/virtual-piv" --control "$T/$1.ctl" --send "$2" >/dev/null; }
-# wait_keys N: until the agent lists N available keys (10 s at most).
-wait_keys() {
-  local _
-  for _ in $(seq 200); do
-    tessera keys --json >"$T/keys.json" 2>/dev/null &&
-      [ "$(python3 -c 'import json, sys; print(sum(k["available"] for k in json.load(open(sys.argv[1]))))' "$T/keys.json")" = "$1" ] &&
-      return 0
-    sleep 0.05
-  done
-  return 1
-}
 
 "setup_$BACKEND"
 mkdir -p "$T/keys"
@@ -221,9 +207,7 @@ for i in "${!KEYS[@]}"; do
   openssl x509 -in "$K_CERT" -pubkey -noout >"$K_PUB" || bail "no public key in $K_CERT"
 done
 
-"$TESSERA_AGENT" --foreground --no-p11-kit --module "$AGENT_MODULE" --socket "$TESSERA_SOCKET" \
-  --pinentry "$FAKE_PINENTRY" --debug >"$T/agent.log" 2>&1 &
-AGENT_PID=$!
+agent_start "$AGENT_MODULE" "$FAKE_PINENTRY" --debug
 for i in 1 2 3; do
   wait_keys "${#KEYS[@]}" && break
   kill -0 "$AGENT_PID" 2>/dev/null || { cat "$T/agent.log"; bail "the agent exited"; }
