@@ -4,7 +4,7 @@
  * it as detached content and memory stays bounded whatever the message
  * size (d2i_CMS_bio would read all of it). BER as senders write it:
  * definite or indefinite lengths, primitive or chunked content. */
-#include "smime.h"
+#include "streams.h"
 
 #include <string.h>
 #include <unistd.h>
@@ -198,18 +198,14 @@ static int content_destroy(BIO *b)
   return 1;
 }
 
-static BIO_METHOD *content_method(void)
-{
-  static BIO_METHOD *m = NULL;
-  if (m == NULL) {
-    m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "tessera CMS content");
-    BIO_meth_set_read(m, content_read);
-    BIO_meth_set_ctrl(m, content_ctrl);
-    BIO_meth_set_create(m, content_create);
-    BIO_meth_set_destroy(m, content_destroy);
-  }
-  return m;
-}
+static SmimeBioKind content_kind = {
+  .type = BIO_TYPE_SOURCE_SINK,
+  .name = "tessera CMS content",
+  .read = content_read,
+  .ctrl = content_ctrl,
+  .create = content_create,
+  .destroy = content_destroy,
+};
 
 /* ---- the split ---- */
 
@@ -351,7 +347,7 @@ CMS_ContentInfo *smime_split_content(OSSL_LIB_CTX *libctx, BIO *der, BIO **conte
     CMS_ContentInfo_free(cms);
     goto fail;
   }
-  BIO *b = BIO_new(content_method());
+  BIO *b = BIO_new(smime_bio_method(&content_kind));
   st->src.fd = dup(s.fd); /* the BIO outlives der */
   if (b == NULL || st->src.fd < 0) {
     if (st->src.fd >= 0)

@@ -61,6 +61,15 @@ GPtrArray *smime_message_recipients(SmimeMessage *m);
 /* The outer headers (everything but MIME-Version and Content-*), as they
  * came, LF line ends. */
 gboolean smime_write_outer_headers(SmimeMessage *m, BIO *out, GError **error);
+/* The decoded content of a part, in a temporary file BIO. */
+BIO *smime_part_content_bio(GMimePart *part, GError **error);
+/* The email addresses of a certificate: subjectAltName rfc822Name, and
+ * emailAddress in the subject (lower case). */
+GPtrArray *smime_cert_emails(X509 *cert);
+gboolean smime_cert_has_email(X509 *cert, const char *address);
+
+/* ---- canonical.c: the entity that is signed and encrypted ---- */
+
 /* The message's MIME entity (headers and body), CRLF line ends, in a
  * BIO positioned at its start, which BIO_seek(b, 0) rewinds: a single part,
  * or multiparts of parts, stored as they are sent are made canonical while
@@ -69,8 +78,9 @@ gboolean smime_write_outer_headers(SmimeMessage *m, BIO *out, GError **error);
  * encode_7bit: re-encode 8-bit and binary parts (quoted-printable /
  * base64) first. */
 BIO *smime_entity_bio(GMimeObject *entity, gboolean encode_7bit, GError **error);
-/* The decoded content of a part, in a temporary file BIO. */
-BIO *smime_part_content_bio(GMimePart *part, GError **error);
+
+/* ---- tmpfile.c, output.c, bio.c: temporary files, output, copies ---- */
+
 /* A temporary file BIO (unlinked), read/write, buffered (BIO_flush,
  * BIO_seek and BIO_get_fd write out what is pending). */
 BIO *smime_tmp_bio(GError **error);
@@ -83,10 +93,6 @@ BIO *smime_output_open(const char *path, gboolean crlf, GError **error);
 gboolean smime_output_close(BIO *out, GError **error);
 /* Copies in to out. */
 gboolean smime_bio_copy(BIO *in, BIO *out, GError **error);
-/* The email addresses of a certificate: subjectAltName rfc822Name, and
- * emailAddress in the subject (lower case). */
-GPtrArray *smime_cert_emails(X509 *cert);
-gboolean smime_cert_has_email(X509 *cert, const char *address);
 
 /* ---- trust.c ---- */
 
