@@ -34,6 +34,7 @@ typedef struct {
   char *signer, *inform, *outform;
   gboolean der; /* --inform / --outform DER */
   char **extra; /* encrypt --outform DER: recipient certificate files after FILE */
+  const char *command; /* argv[0] ("smime encrypt"), for usage errors found later */
 } SmimeArgs;
 
 static void args_clear(SmimeArgs *a)
@@ -138,6 +139,7 @@ static gboolean parse_extra(int *argc, char ***argv, const char *summary,
       !parse_form((*argv)[0], "--inform", a->inform, &a->der) ||
       !parse_form((*argv)[0], "--outform", a->outform, &a->der))
     return FALSE;
+  a->command = (*argv)[0];
   if (*argc > 2) {
     a->extra = g_new0(char *, (gsize)*argc - 1);
     for (int i = 2; i < *argc; i++)
@@ -205,6 +207,36 @@ static X509_STORE *open_store(const SmimeArgs *a, GError **error)
   return smime_trust_store(&t, error);
 }
 
+/* What a->in holds. */
+typedef enum {
+  INPUT_MESSAGE, /* an RFC 5322 message */
+  INPUT_ENTITY,  /* a bare MIME entity, read with CRLF line ends */
+  INPUT_CMS,     /* a bare DER (or PEM) CMS */
+} InputKind;
+
+/* The input read: a message (m), or a bare entity or CMS (bare). */
+typedef struct {
+  SmimeMessage *m;
+  BIO *bare;
+} Input;
+
+static void input_clear(Input *in)
+{
+  g_clear_pointer(&in->m, smime_message_free);
+  g_clear_pointer(&in->bare, BIO_free_all);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Input, input_clear)
+
+static gboolean read_input(const char *path, InputKind kind, Input *in, GError **error)
+{
+  switch (kind) {
+  case INPUT_MESSAGE: return (in->m = smime_message_read(path, error)) != NULL;
+  case INPUT_ENTITY: return (in->bare = smime_canonical_input(path, error)) != NULL;
+  case INPUT_CMS: return (in->bare = smime_open_input(path, error)) != NULL;
+  }
+  g_assert_not_reached();
+}
+
 /* Connects, lists the keys, loads the provider and (with a) opens the
  * trust store. */
 static int agent_open(const CliGlobals *g, const SmimeArgs *a, Agent *ag)
@@ -257,6 +289,39 @@ static int write_result(const SmimeArgs *a, SmimeMessage *m, gboolean mime_versi
   if (!smime_output_close(out, &error))
     return smime_report(error);
   return CLI_EXIT_OK;
+}
+
+/* A subcommand's work once its input is read and the agent is open: the
+ * result, rewound, or NULL and the error (G_OPTION_ERROR: a usage error
+ * that shows only then). */
+typedef BIO *(*AgentWorkFn)(Agent *ag, const SmimeArgs *a, Input *in, GError **error);
+
+typedef struct {
+  InputKind input;
+  gboolean trust;        /* open the trust store too */
+  gboolean mime_version; /* the result is a body that needs MIME-Version */
+  AgentWorkFn work;
+} AgentJob;
+
+/* What every subcommand that uses the agent does around its work: read
+ * the input, open the agent, then write the result or report why not. */
+static int run_with_agent(const CliGlobals *g, const SmimeArgs *a, const AgentJob *job)
+{
+  g_autoptr(GError) error = NULL;
+  g_auto(Input) in = { 0 };
+  if (!read_input(a->in, job->input, &in, &error))
+    return smime_report(error);
+  g_auto(Agent) ag = { 0 };
+  int rc = agent_open(g, job->trust ? a : NULL, &ag);
+  if (rc != CLI_EXIT_OK)
+    return rc;
+  g_autoptr(BIO) result = job->work(&ag, a, &in, &error);
+  if (result == NULL && error->domain == G_OPTION_ERROR)
+    return cli_usage_error(a->command, "%s", error->message);
+  if (result == NULL)
+    return agent_report(&ag, error);
+  /* Bare input gives bare output, written as it is. */
+  return write_result(a, in.m, job->mime_version, result, in.m == NULL);
 }
 
 /* ---- sign ---- */
@@ -390,25 +455,24 @@ static gboolean sign_to(Agent *ag, const SmimeArgs *a, SmimeMessage *m, X509_STO
 /* --outform DER: a detached (--opaque: encapsulating) DER SignedData of
  * the bare entity, signed as it is (line ends made CRLF), written as it
  * comes. Silent on success: mutt shows any stderr output as an error. */
-static int sign_bare(const CliGlobals *g, const SmimeArgs *a)
+static BIO *sign_bare(Agent *ag, const SmimeArgs *a, Input *in, GError **error)
 {
-  if (a->from == NULL && a->key == NULL)
-    return cli_usage_error("smime sign", "--outform DER signs a bare entity, which has no From: "
-                                         "give --signer, --from or --key");
-  g_autoptr(GError) error = NULL;
-  g_autoptr(BIO) entity = smime_canonical_input(a->in, &error);
-  if (entity == NULL)
-    return smime_report(error);
-  g_auto(Agent) ag = { 0 };
-  int rc = agent_open(g, a, &ag);
-  if (rc != CLI_EXIT_OK)
-    return rc;
   g_autofree char *from = a->from ? g_ascii_strdown(a->from, -1) : NULL;
-  g_autoptr(BIO) signature = smime_tmp_bio(&error);
-  if (signature == NULL || !sign_entity(&ag, a, from, entity, ag.store, signature, FALSE, TRUE, &error) ||
-      !smime_rewind(signature, &error))
-    return agent_report(&ag, error);
-  return write_result(a, NULL, FALSE, signature, TRUE);
+  g_autoptr(BIO) signature = smime_tmp_bio(error);
+  if (signature == NULL ||
+      !sign_entity(ag, a, from, in->bare, ag->store, signature, FALSE, TRUE, error) ||
+      !smime_rewind(signature, error))
+    return NULL;
+  return g_steal_pointer(&signature);
+}
+
+static BIO *sign_message(Agent *ag, const SmimeArgs *a, Input *in, GError **error)
+{
+  g_autoptr(BIO) signed_entity = smime_tmp_bio(error);
+  if (signed_entity == NULL || !sign_to(ag, a, in->m, ag->store, signed_entity, FALSE, error) ||
+      !smime_rewind(signed_entity, error))
+    return NULL;
+  return g_steal_pointer(&signed_entity);
 }
 
 static int cmd_smime_sign(const CliGlobals *g, int argc, char **argv)
@@ -423,22 +487,14 @@ static int cmd_smime_sign(const CliGlobals *g, int argc, char **argv)
              entries, a) ||
       !check_hash(argv[0], a->hash))
     return CLI_EXIT_USAGE;
+  if (a->der && a->from == NULL && a->key == NULL)
+    return cli_usage_error(argv[0], "--outform DER signs a bare entity, which has no From: "
+                                    "give --signer, --from or --key");
   if (a->der)
-    return sign_bare(g, a);
-  g_autoptr(GError) error = NULL;
-  g_autoptr(SmimeMessage) m = smime_message_read(a->in, &error);
-  if (m == NULL)
-    return smime_report(error);
-  g_auto(Agent) ag = { 0 };
-  int rc = agent_open(g, a, &ag);
-  if (rc != CLI_EXIT_OK)
-    return rc;
-  X509_STORE *store = ag.store;
-  g_autoptr(BIO) signed_entity = smime_tmp_bio(&error);
-  if (signed_entity == NULL || !sign_to(&ag, a, m, store, signed_entity, FALSE, &error) ||
-      !smime_rewind(signed_entity, &error))
-    return agent_report(&ag, error);
-  return write_result(a, m, FALSE, signed_entity, FALSE);
+    return run_with_agent(g, a, &(const AgentJob){ .input = INPUT_ENTITY, .trust = TRUE,
+                                                   .work = sign_bare });
+  return run_with_agent(g, a, &(const AgentJob){ .input = INPUT_MESSAGE, .trust = TRUE,
+                                                 .work = sign_message });
 }
 
 /* ---- verify ---- */
@@ -888,40 +944,67 @@ static gboolean add_bare_recipient(Agent *ag, X509_STORE *store, const char *arg
 /* --outform DER: a bare DER EnvelopedData of the bare entity FILE, to the
  * certificates given (--cert, and the arguments after FILE: mutt's %c) and
  * to the --from address's own encryption certificate. */
-static int encrypt_bare(const CliGlobals *g, const SmimeArgs *a)
+static BIO *encrypt_bare(Agent *ag, const SmimeArgs *a, Input *in, GError **error)
 {
-  g_autoptr(GError) error = NULL;
-  g_autoptr(BIO) entity = smime_canonical_input(a->in, &error);
-  if (entity == NULL)
-    return smime_report(error);
-  g_auto(Agent) ag = { 0 };
-  int rc = agent_open(g, a, &ag);
-  if (rc != CLI_EXIT_OK)
-    return rc;
-  X509_STORE *store = ag.store;
+  X509_STORE *store = ag->store;
   STACK_OF(X509) *recips = sk_X509_new_null();
   gboolean ok = TRUE;
   for (char **p = a->certs; ok && p && *p; p++)
-    ok = load_certs(*p, recips, &error);
+    ok = load_certs(*p, recips, error);
   for (char **p = a->extra; ok && p && *p; p++)
-    ok = add_bare_recipient(&ag, store, *p, recips, &error);
+    ok = add_bare_recipient(ag, store, *p, recips, error);
   if (ok && a->from)
-    ok = add_bare_recipient(&ag, store, a->from, recips, &error);
+    ok = add_bare_recipient(ag, store, a->from, recips, error);
   for (int i = 0; ok && i < sk_X509_num(recips); i++)
-    ok = check_given(sk_X509_value(recips, i), store, &error);
+    ok = check_given(sk_X509_value(recips, i), store, error);
   if (ok && sk_X509_num(recips) == 0) {
     smime_certs_free(recips);
-    return cli_usage_error("smime encrypt", "--outform DER needs recipients: certificate files "
-                                            "after FILE, --cert FILE or --from ADDR");
+    g_set_error_literal(error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,
+                        "--outform DER needs recipients: certificate files after FILE, --cert "
+                        "FILE or --from ADDR");
+    return NULL;
   }
-  g_autoptr(BIO) sealed = ok ? smime_tmp_bio(&error) : NULL;
-  SmimeEncryptOptions o = { .libctx = ag.libctx, .recipients = recips, .gcm = a->gcm,
+  g_autoptr(BIO) sealed = ok ? smime_tmp_bio(error) : NULL;
+  SmimeEncryptOptions o = { .libctx = ag->libctx, .recipients = recips, .gcm = a->gcm,
                             .oaep = a->oaep, .der = TRUE };
-  ok = sealed && smime_encrypt_entity(&o, entity, sealed, &error) && smime_rewind(sealed, &error);
+  ok = sealed && smime_encrypt_entity(&o, in->bare, sealed, error) && smime_rewind(sealed, error);
   smime_certs_free(recips);
-  if (!ok)
-    return smime_report(error);
-  return write_result(a, NULL, FALSE, sealed, TRUE);
+  return ok ? g_steal_pointer(&sealed) : NULL;
+}
+
+/* The message's entity (sign: signed first) encrypted to its recipients. */
+static BIO *seal_message(Agent *ag, const SmimeArgs *a, SmimeMessage *m, gboolean sign,
+                         GError **error)
+{
+  X509_STORE *store = ag->store;
+  STACK_OF(X509) *recips = collect_recipients(ag, a, m, store, error);
+  if (recips == NULL)
+    return NULL;
+  g_autoptr(BIO) entity = NULL;
+  gboolean ok;
+  if (sign) {
+    ok = (entity = smime_tmp_bio(error)) && sign_to(ag, a, m, store, entity, TRUE, error) &&
+         smime_rewind(entity, error);
+  } else {
+    ok = (entity = smime_entity_bio(g_mime_message_get_mime_part(m->msg), TRUE, error)) != NULL;
+  }
+  g_autoptr(BIO) sealed = ok ? smime_tmp_bio(error) : NULL;
+  SmimeEncryptOptions o = { .libctx = ag->libctx, .recipients = recips, .gcm = a->gcm,
+                            .oaep = a->oaep };
+  ok = ok && sealed && smime_encrypt_entity(&o, entity, sealed, error) &&
+       smime_rewind(sealed, error);
+  smime_certs_free(recips);
+  return ok ? g_steal_pointer(&sealed) : NULL;
+}
+
+static BIO *encrypt_message(Agent *ag, const SmimeArgs *a, Input *in, GError **error)
+{
+  return seal_message(ag, a, in->m, FALSE, error);
+}
+
+static BIO *sign_encrypt_message(Agent *ag, const SmimeArgs *a, Input *in, GError **error)
+{
+  return seal_message(ag, a, in->m, TRUE, error);
 }
 
 static int encrypt_command(const CliGlobals *g, int argc, char **argv, gboolean sign)
@@ -941,39 +1024,13 @@ static int encrypt_command(const CliGlobals *g, int argc, char **argv, gboolean 
       !check_hash(argv[0], a->hash))
     return CLI_EXIT_USAGE;
   if (a->der)
-    return encrypt_bare(g, a);
+    return run_with_agent(g, a, &(const AgentJob){ .input = INPUT_ENTITY, .trust = TRUE,
+                                                   .work = encrypt_bare });
   if (a->extra)
     return cli_usage_error(argv[0], "unexpected argument '%s' (certificates after FILE go with "
                                     "--outform DER; otherwise use --cert)", a->extra[0]);
-  g_autoptr(GError) error = NULL;
-  g_autoptr(SmimeMessage) m = smime_message_read(a->in, &error);
-  if (m == NULL)
-    return smime_report(error);
-  g_auto(Agent) ag = { 0 };
-  int rc = agent_open(g, a, &ag);
-  if (rc != CLI_EXIT_OK)
-    return rc;
-  X509_STORE *store = ag.store;
-  STACK_OF(X509) *recips = collect_recipients(&ag, a, m, store, &error);
-  if (recips == NULL)
-    return agent_report(&ag, error);
-  g_autoptr(BIO) entity = NULL;
-  gboolean ok;
-  if (sign) {
-    ok = (entity = smime_tmp_bio(&error)) && sign_to(&ag, a, m, store, entity, TRUE, &error) &&
-         smime_rewind(entity, &error);
-  } else {
-    ok = (entity = smime_entity_bio(g_mime_message_get_mime_part(m->msg), TRUE, &error)) != NULL;
-  }
-  g_autoptr(BIO) sealed = ok ? smime_tmp_bio(&error) : NULL;
-  SmimeEncryptOptions o = { .libctx = ag.libctx, .recipients = recips, .gcm = a->gcm,
-                            .oaep = a->oaep };
-  ok = ok && sealed && smime_encrypt_entity(&o, entity, sealed, &error) &&
-       smime_rewind(sealed, &error);
-  smime_certs_free(recips);
-  if (!ok)
-    return agent_report(&ag, error);
-  return write_result(a, m, FALSE, sealed, FALSE);
+  return run_with_agent(g, a, &(const AgentJob){
+    .input = INPUT_MESSAGE, .trust = TRUE, .work = sign ? sign_encrypt_message : encrypt_message });
 }
 
 static int cmd_smime_encrypt(const CliGlobals *g, int argc, char **argv)
@@ -988,6 +1045,26 @@ static int cmd_smime_sign_encrypt(const CliGlobals *g, int argc, char **argv)
 
 /* ---- decrypt ---- */
 
+/* Decrypts with whichever key the message is encrypted to, and says which. */
+static BIO *decrypt_input(Agent *ag, const SmimeArgs *a, Input *in, GError **error)
+{
+  g_autoptr(CMS_ContentInfo) cms = NULL;
+  g_autoptr(BIO) content = NULL; /* the encrypted content, streamed */
+  cms = in->bare ? smime_read_cms_der(ag->libctx, in->bare, &content, error)
+                 : smime_read_cms_part(ag->libctx, g_mime_message_get_mime_part(in->m->msg),
+                                       &content, error);
+  if (cms == NULL)
+    return NULL;
+  g_autoptr(BIO) plain = smime_tmp_bio(error);
+  g_autofree char *used = NULL;
+  if (plain == NULL ||
+      !smime_decrypt_cms(ag->libctx, ag->c, &ag->keys, cms, content, plain, &used, error) ||
+      !smime_rewind(plain, error))
+    return NULL;
+  g_printerr("tessera smime: decrypted with %s\n", used);
+  return g_steal_pointer(&plain);
+}
+
 static int cmd_smime_decrypt(const CliGlobals *g, int argc, char **argv)
 {
   g_auto(SmimeArgs) args = { 0 };
@@ -999,31 +1076,8 @@ static int cmd_smime_decrypt(const CliGlobals *g, int argc, char **argv)
              "the decrypted entity is written.",
              entries, a))
     return CLI_EXIT_USAGE;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(SmimeMessage) m = NULL;
-  g_autoptr(BIO) der = NULL;
-  if (a->der ? !(der = smime_open_input(a->in, &error))
-             : !(m = smime_message_read(a->in, &error)))
-    return smime_report(error);
-  g_auto(Agent) ag = { 0 };
-  g_autoptr(CMS_ContentInfo) cms = NULL;
-  int rc = agent_open(g, NULL, &ag);
-  if (rc != CLI_EXIT_OK)
-    return rc;
-  g_autoptr(BIO) content = NULL; /* the encrypted content, streamed */
-  cms = der ? smime_read_cms_der(ag.libctx, der, &content, &error)
-            : smime_read_cms_part(ag.libctx, g_mime_message_get_mime_part(m->msg), &content,
-                                  &error);
-  if (cms == NULL)
-    return smime_report(error);
-  g_autoptr(BIO) plain = smime_tmp_bio(&error);
-  g_autofree char *used = NULL;
-  if (plain == NULL || !smime_decrypt_cms(ag.libctx, ag.c, &ag.keys, cms, content, plain, &used, &error))
-    return agent_report(&ag, error);
-  if (!smime_rewind(plain, &error))
-    return smime_report(error);
-  g_printerr("tessera smime: decrypted with %s\n", used);
-  return write_result(a, m, TRUE, plain, a->der);
+  return run_with_agent(g, a, &(const AgentJob){ .input = a->der ? INPUT_CMS : INPUT_MESSAGE,
+                                                 .mime_version = TRUE, .work = decrypt_input });
 }
 
 /* ---- import ---- */
