@@ -669,19 +669,13 @@ static int cmd_smime_verify(const CliGlobals *g, int argc, char **argv)
                                            "build lacks");
 #endif
   g_autoptr(GError) error = NULL;
-  g_autoptr(SmimeMessage) m = NULL;
-  g_autoptr(BIO) in = NULL;  /* bare: the DER, or the signed entity */
-  g_autoptr(BIO) sig = NULL; /* --signature */
-  if (a->signature) {
-    if (!(sig = smime_open_input(a->signature, &error)) ||
-        !(in = smime_canonical_input(a->in, &error)))
-      return smime_report(error);
-  } else if (a->der) {
-    if (!(in = smime_open_input(a->in, &error)))
-      return smime_report(error);
-  } else if (!(m = smime_message_read(a->in, &error))) {
+  g_autoptr(BIO) sig = NULL; /* --signature: a->in is the signed entity */
+  if (a->signature && !(sig = smime_open_input(a->signature, &error)))
     return smime_report(error);
-  }
+  g_auto(Input) in = { 0 };
+  InputKind kind = a->signature ? INPUT_ENTITY : a->der ? INPUT_CMS : INPUT_MESSAGE;
+  if (!read_input(a->in, kind, &in, &error))
+    return smime_report(error);
   g_autoptr(X509_STORE) store = open_store(a, &error);
   if (store == NULL)
     return smime_report(error);
@@ -694,11 +688,11 @@ static int cmd_smime_verify(const CliGlobals *g, int argc, char **argv)
   g_auto(SmimeVerdict) v = { 0 };
   gboolean ok;
   if (sig)
-    ok = smime_verify_detached(NULL, sig, in, a->from, store, &v, &error);
-  else if (in)
-    ok = smime_verify_bare(NULL, in, a->from, store, out, &v, &error);
+    ok = smime_verify_detached(NULL, sig, in.bare, a->from, store, &v, &error);
+  else if (in.bare)
+    ok = smime_verify_bare(NULL, in.bare, a->from, store, out, &v, &error);
   else
-    ok = smime_verify_message(NULL, m, store, out, &v, &error);
+    ok = smime_verify_message(NULL, in.m, store, out, &v, &error);
   if (out && !smime_output_close(out, ok ? &error : NULL))
     ok = FALSE;
   if (!ok)
