@@ -351,6 +351,139 @@ static void test_mechanisms(void)
   test_agent_stop(a);
 }
 
+/* What each call returns on the paths around an operation: length
+ * queries and short buffers leave it running, errors in Update end it,
+ * calls of the other kind or without an operation are refused. */
+static void test_return_values(void)
+{
+  TestAgent *a = test_agent_start();
+  use_agent(a);
+  initialize();
+  CK_SLOT_ID slot = slot_of(TEST_TOKEN_1);
+  CK_SLOT_ID nowhere = 9999;
+  CK_SLOT_INFO slot_info;
+  CK_TOKEN_INFO token_info;
+  CK_MECHANISM_INFO mech_info;
+  CK_MECHANISM_TYPE mechs[64];
+  CK_ULONG n = 0;
+  CK_SESSION_HANDLE s;
+  assert_ckr(p11->C_GetSlotInfo(nowhere, &slot_info), CKR_SLOT_ID_INVALID);
+  assert_ckr(p11->C_GetTokenInfo(nowhere, &token_info), CKR_SLOT_ID_INVALID);
+  assert_ckr(p11->C_GetMechanismList(nowhere, NULL, &n), CKR_SLOT_ID_INVALID);
+  assert_ckr(p11->C_GetMechanismInfo(nowhere, CKM_RSA_PKCS, &mech_info), CKR_SLOT_ID_INVALID);
+  assert_ckr(p11->C_OpenSession(nowhere, CKF_SERIAL_SESSION, NULL, NULL, &s),
+             CKR_SLOT_ID_INVALID);
+  assert_ckr(p11->C_GetSlotInfo(slot, NULL), CKR_ARGUMENTS_BAD);
+  assert_ckr(p11->C_GetSlotInfo(slot, &slot_info), CKR_OK);
+  g_assert_true(slot_info.flags & CKF_TOKEN_PRESENT);
+  assert_ckr(p11->C_GetMechanismInfo(slot, CKM_SHA256, &mech_info), CKR_MECHANISM_INVALID);
+  assert_ckr(p11->C_GetMechanismInfo(slot, CKM_RSA_PKCS, &mech_info), CKR_OK);
+  g_assert_cmpuint(mech_info.ulMaxKeySize, >=, 2048);
+  assert_ckr(p11->C_GetMechanismList(slot, NULL, &n), CKR_OK);
+  g_assert_cmpuint(n, >, 1);
+  g_assert_cmpuint(n, <=, G_N_ELEMENTS(mechs));
+  CK_ULONG all = n;
+  n = all - 1;
+  assert_ckr(p11->C_GetMechanismList(slot, mechs, &n), CKR_BUFFER_TOO_SMALL);
+  g_assert_cmpuint(n, ==, all);
+  assert_ckr(p11->C_GetMechanismList(slot, mechs, &n), CKR_OK);
+
+  s = open_session(TEST_TOKEN_1);
+  assert_ckr(p11->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)TEST_PIN, strlen(TEST_PIN)), CKR_OK);
+  CK_OBJECT_HANDLE rsa = find_one(s, CKO_PRIVATE_KEY, "rsa2048");
+  g_autoptr(EVP_PKEY) rsa_pub = test_cert_pubkey("rsa2048");
+  guint8 buf[9000] = { 0 }, sig[512], pt[256];
+  CK_ULONG len = sizeof(sig);
+  CK_MECHANISM sha = { CKM_SHA256_RSA_PKCS, NULL, 0 };
+  CK_MECHANISM raw = { CKM_RSA_PKCS, NULL, 0 };
+
+  /* No operation, a bad session, bad arguments. */
+  assert_ckr(p11->C_SignInit(s, NULL, rsa), CKR_ARGUMENTS_BAD);
+  assert_ckr(p11->C_DecryptInit(s, NULL, rsa), CKR_ARGUMENTS_BAD);
+  assert_ckr(p11->C_SignInit(9999, &sha, rsa), CKR_SESSION_HANDLE_INVALID);
+  assert_ckr(p11->C_SignUpdate(9999, buf, 1), CKR_SESSION_HANDLE_INVALID);
+  assert_ckr(p11->C_DecryptFinal(9999, pt, &len), CKR_SESSION_HANDLE_INVALID);
+  assert_ckr(p11->C_SignUpdate(s, buf, 1), CKR_OPERATION_NOT_INITIALIZED);
+  assert_ckr(p11->C_Sign(s, buf, 1, sig, &len), CKR_OPERATION_NOT_INITIALIZED);
+  assert_ckr(p11->C_SignFinal(s, sig, &len), CKR_OPERATION_NOT_INITIALIZED);
+  assert_ckr(p11->C_Decrypt(s, buf, 256, pt, &len), CKR_OPERATION_NOT_INITIALIZED);
+  assert_ckr(p11->C_DecryptUpdate(s, buf, 1, pt, &len), CKR_OPERATION_NOT_INITIALIZED);
+  assert_ckr(p11->C_DecryptFinal(s, pt, &len), CKR_OPERATION_NOT_INITIALIZED);
+  assert_ckr(p11->C_Sign(s, NULL, 1, sig, &len), CKR_ARGUMENTS_BAD);
+  assert_ckr(p11->C_SignFinal(s, sig, NULL), CKR_ARGUMENTS_BAD);
+  assert_ckr(p11->C_DecryptUpdate(s, NULL, 1, pt, &len), CKR_ARGUMENTS_BAD);
+  assert_ckr(p11->C_DecryptFinal(s, pt, NULL), CKR_ARGUMENTS_BAD);
+
+  /* Signing: a length query keeps the operation, the other kind is refused. */
+  assert_ckr(p11->C_SignInit(s, &sha, rsa), CKR_OK);
+  assert_ckr(p11->C_DecryptInit(s, &raw, rsa), CKR_OPERATION_ACTIVE);
+  assert_ckr(p11->C_DecryptUpdate(s, buf, 1, pt, &len), CKR_OPERATION_NOT_INITIALIZED);
+  len = 0;
+  assert_ckr(p11->C_Sign(s, buf, 10, NULL, &len), CKR_OK);
+  g_assert_cmpuint(len, ==, 256);
+  assert_ckr(p11->C_Sign(s, buf, 10, sig, &len), CKR_OK);
+  assert_ckr(p11->C_SignUpdate(s, buf, 1), CKR_OPERATION_NOT_INITIALIZED);
+  /* Raw input longer than any DigestInfo ends the operation. */
+  assert_ckr(p11->C_SignInit(s, &raw, rsa), CKR_OK);
+  assert_ckr(p11->C_SignUpdate(s, buf, 8000), CKR_OK);
+  assert_ckr(p11->C_SignUpdate(s, buf, 1000), CKR_DATA_LEN_RANGE);
+  assert_ckr(p11->C_SignFinal(s, sig, &len), CKR_OPERATION_NOT_INITIALIZED);
+  /* Raw input too long for the key: found at C_SignFinal, which ends it. */
+  assert_ckr(p11->C_SignInit(s, &raw, rsa), CKR_OK);
+  assert_ckr(p11->C_SignUpdate(s, buf, 250), CKR_OK);
+  len = sizeof(sig);
+  assert_ckr(p11->C_SignFinal(s, sig, &len), CKR_DATA_LEN_RANGE);
+  assert_ckr(p11->C_SignFinal(s, sig, &len), CKR_OPERATION_NOT_INITIALIZED);
+  /* Bad parameters start nothing. */
+  CK_RSA_PKCS_PSS_PARAMS pss = { CKM_SHA256, CKG_MGF1_SHA256, 32 };
+  CK_MECHANISM m = { CKM_SHA256_RSA_PKCS_PSS, &pss, sizeof(pss) - 1 };
+  assert_ckr(p11->C_SignInit(s, &m, rsa), CKR_MECHANISM_PARAM_INVALID);
+  assert_ckr(p11->C_SignUpdate(s, buf, 1), CKR_OPERATION_NOT_INITIALIZED);
+  CK_RSA_PKCS_OAEP_PARAMS oaep = { CKM_SHA256, CKG_MGF1_SHA256, CKZ_DATA_SPECIFIED, NULL, 4 };
+  m = (CK_MECHANISM){ CKM_RSA_PKCS_OAEP, &oaep, sizeof(oaep) };
+  assert_ckr(p11->C_DecryptInit(s, &m, rsa), CKR_MECHANISM_PARAM_INVALID);
+  assert_ckr(p11->C_DecryptFinal(s, pt, &len), CKR_OPERATION_NOT_INITIALIZED);
+
+  /* Decryption in parts: sizes asked, a short buffer, the plaintext kept. */
+  const char secret[] = "session key";
+  g_autoptr(EVP_PKEY_CTX) enc = EVP_PKEY_CTX_new(rsa_pub, NULL);
+  guint8 ct[256];
+  size_t ct_len = sizeof(ct);
+  g_assert_true(EVP_PKEY_encrypt_init(enc) == 1 &&
+                EVP_PKEY_encrypt(enc, ct, &ct_len, (const guint8 *)secret, strlen(secret)) == 1);
+  assert_ckr(p11->C_DecryptInit(s, &raw, rsa), CKR_OK);
+  assert_ckr(p11->C_SignInit(s, &sha, rsa), CKR_OPERATION_ACTIVE);
+  assert_ckr(p11->C_SignUpdate(s, buf, 1), CKR_OPERATION_NOT_INITIALIZED);
+  len = 7;
+  assert_ckr(p11->C_DecryptUpdate(s, ct, 100, NULL, &len), CKR_OK);
+  g_assert_cmpuint(len, ==, 0);
+  assert_ckr(p11->C_DecryptUpdate(s, ct + 100, ct_len - 100, NULL, &len), CKR_OK);
+  len = 0;
+  assert_ckr(p11->C_DecryptFinal(s, NULL, &len), CKR_OK);
+  g_assert_cmpuint(len, ==, 256);
+  len = 4;
+  assert_ckr(p11->C_DecryptFinal(s, pt, &len), CKR_BUFFER_TOO_SMALL);
+  g_assert_cmpuint(len, ==, strlen(secret));
+  assert_ckr(p11->C_DecryptUpdate(s, ct, 1, pt, &len), CKR_OPERATION_NOT_INITIALIZED);
+  len = 0;
+  assert_ckr(p11->C_DecryptFinal(s, NULL, &len), CKR_OK);
+  g_assert_cmpuint(len, ==, strlen(secret));
+  assert_ckr(p11->C_DecryptFinal(s, pt, &len), CKR_OK);
+  g_assert_cmpmem(pt, len, secret, strlen(secret));
+  assert_ckr(p11->C_DecryptFinal(s, pt, &len), CKR_OPERATION_NOT_INITIALIZED);
+  /* Too much ciphertext ends the operation, in parts or at once. */
+  assert_ckr(p11->C_DecryptInit(s, &raw, rsa), CKR_OK);
+  assert_ckr(p11->C_DecryptUpdate(s, ct, 200, NULL, &len), CKR_OK);
+  assert_ckr(p11->C_DecryptUpdate(s, ct, 100, NULL, &len), CKR_ENCRYPTED_DATA_LEN_RANGE);
+  assert_ckr(p11->C_DecryptFinal(s, pt, &len), CKR_OPERATION_NOT_INITIALIZED);
+  assert_ckr(p11->C_DecryptInit(s, &raw, rsa), CKR_OK);
+  len = sizeof(pt);
+  assert_ckr(p11->C_Decrypt(s, ct, 100, pt, &len), CKR_ENCRYPTED_DATA_LEN_RANGE);
+  assert_ckr(p11->C_Decrypt(s, ct, ct_len, pt, &len), CKR_OPERATION_NOT_INITIALIZED);
+  assert_ckr(p11->C_Finalize(NULL), CKR_OK);
+  test_agent_stop(a);
+}
+
 /* ---- the agent absent, restarted ----------------------------------------- */
 
 static gboolean wait_slots(CK_ULONG want)
@@ -582,6 +715,7 @@ int main(int argc, char **argv)
   g_test_add_func("/pkcs11/objects-without-login", test_objects_without_login);
   g_test_add_func("/pkcs11/login-through-agent", test_login_through_agent);
   g_test_add_func("/pkcs11/mechanisms", test_mechanisms);
+  g_test_add_func("/pkcs11/return-values", test_return_values);
   g_test_add_func("/pkcs11/agent-comes-later", test_agent_comes_later);
   g_test_add_func("/pkcs11/agent-restarts", test_agent_restarts);
   g_test_add_func("/pkcs11/finalize-releases-waiter", test_finalize_releases_waiter);
