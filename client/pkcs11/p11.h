@@ -200,6 +200,10 @@ void p11_sync(void);
 p11_slot *p11_slot_find(CK_SLOT_ID id);
 /* The slot when it exists and its token is present. */
 p11_slot *p11_slot_present(CK_SLOT_ID id);
+/* Looks up a slot for an entry point (with its token present when token):
+ * CKR_SLOT_ID_INVALID or CKR_TOKEN_NOT_PRESENT, else CKR_OK with the lock
+ * held. Takes the lock itself. */
+CK_RV p11_enter_slot(CK_SLOT_ID id, bool token, p11_slot **out);
 void p11_slots_free(void);
 void p11_events_close(void);
 

@@ -103,23 +103,17 @@ CK_RV C_OpenSession(CK_SLOT_ID id, CK_FLAGS flags, CK_VOID_PTR app, CK_NOTIFY no
     return CKR_ARGUMENTS_BAD;
   if (!(flags & CKF_SERIAL_SESSION))
     return CKR_SESSION_PARALLEL_NOT_SUPPORTED;
-  CK_RV rv = p11_enter();
+  p11_slot *slot;
+  CK_RV rv = p11_enter_slot(id, true, &slot);
   if (rv != CKR_OK)
     return rv;
-  p11_sync();
-  if (p11_slot_find(id) == NULL)
-    rv = CKR_SLOT_ID_INVALID;
-  else if (p11_slot_present(id) == NULL)
-    rv = CKR_TOKEN_NOT_PRESENT;
-  p11_session *s = rv == CKR_OK ? calloc(1, sizeof(*s)) : NULL;
-  p11_session **sessions = NULL;
-  if (rv == CKR_OK && s)
-    sessions = realloc(p11_state.sessions, (p11_state.n_sessions + 1) * sizeof(*sessions));
-  if (rv == CKR_OK && sessions == NULL) {
+  p11_session *s = calloc(1, sizeof(*s));
+  p11_session **sessions =
+    s ? realloc(p11_state.sessions, (p11_state.n_sessions + 1) * sizeof(*sessions)) : NULL;
+  if (sessions == NULL) {
     free(s);
     rv = CKR_HOST_MEMORY;
-  }
-  if (rv == CKR_OK) {
+  } else {
     p11_state.sessions = sessions;
     s->handle = p11_state.next_session++;
     s->slot = id;

@@ -37,6 +37,20 @@ p11_slot *p11_slot_present(CK_SLOT_ID id)
   return s && slot_has_token(s) ? s : NULL;
 }
 
+CK_RV p11_enter_slot(CK_SLOT_ID id, bool token, p11_slot **out)
+{
+  CK_RV rv = p11_enter();
+  if (rv != CKR_OK)
+    return rv;
+  p11_sync();
+  *out = p11_slot_find(id);
+  rv = *out == NULL ? CKR_SLOT_ID_INVALID
+       : token && !slot_has_token(*out) ? CKR_TOKEN_NOT_PRESENT : CKR_OK;
+  if (rv != CKR_OK)
+    p11_leave();
+  return rv;
+}
+
 static p11_slot *slot_for_token(const char *token_id)
 {
   for (size_t i = 0; i < p11_state.n_slots; i++)

@@ -45,15 +45,10 @@ CK_RV C_GetSlotInfo(CK_SLOT_ID id, CK_SLOT_INFO_PTR info)
 {
   if (info == NULL)
     return CKR_ARGUMENTS_BAD;
-  CK_RV rv = p11_enter();
+  p11_slot *s;
+  CK_RV rv = p11_enter_slot(id, false, &s);
   if (rv != CKR_OK)
     return rv;
-  p11_sync();
-  const p11_slot *s = p11_slot_find(id);
-  if (s == NULL) {
-    p11_leave();
-    return CKR_SLOT_ID_INVALID;
-  }
   memset(info, 0, sizeof(*info));
   char description[80];
   snprintf(description, sizeof(description), "Tessera agent: %s",
@@ -81,16 +76,10 @@ CK_RV C_GetTokenInfo(CK_SLOT_ID id, CK_TOKEN_INFO_PTR info)
 {
   if (info == NULL)
     return CKR_ARGUMENTS_BAD;
-  CK_RV rv = p11_enter();
+  p11_slot *s;
+  CK_RV rv = p11_enter_slot(id, true, &s);
   if (rv != CKR_OK)
     return rv;
-  p11_sync();
-  const p11_slot *s = p11_slot_find(id);
-  rv = s == NULL ? CKR_SLOT_ID_INVALID : !p11_slot_present(id) ? CKR_TOKEN_NOT_PRESENT : CKR_OK;
-  if (rv != CKR_OK) {
-    p11_leave();
-    return rv;
-  }
   const tessera_token *t = &s->info;
   memset(info, 0, sizeof(*info));
   pad_copy(info->label, sizeof(info->label), t->label);
@@ -123,30 +112,17 @@ CK_RV C_GetTokenInfo(CK_SLOT_ID id, CK_TOKEN_INFO_PTR info)
   return CKR_OK;
 }
 
-/* Lock held; CKR_OK with *out when the slot has a token. */
-static CK_RV present_slot(CK_SLOT_ID id, p11_slot **out)
-{
-  p11_sync();
-  *out = p11_slot_find(id);
-  if (*out == NULL)
-    return CKR_SLOT_ID_INVALID;
-  return p11_slot_present(id) ? CKR_OK : CKR_TOKEN_NOT_PRESENT;
-}
-
 CK_RV C_GetMechanismList(CK_SLOT_ID id, CK_MECHANISM_TYPE_PTR list, CK_ULONG_PTR count)
 {
   if (count == NULL)
     return CKR_ARGUMENTS_BAD;
-  CK_RV rv = p11_enter();
+  p11_slot *s;
+  CK_RV rv = p11_enter_slot(id, true, &s);
   if (rv != CKR_OK)
     return rv;
-  p11_slot *s;
-  rv = present_slot(id, &s);
-  if (rv == CKR_OK) {
-    size_t n = p11_mechanism_list(s->key_types, list, list ? *count : 0);
-    rv = list && n > *count ? CKR_BUFFER_TOO_SMALL : CKR_OK;
-    *count = n;
-  }
+  size_t n = p11_mechanism_list(s->key_types, list, list ? *count : 0);
+  rv = list && n > *count ? CKR_BUFFER_TOO_SMALL : CKR_OK;
+  *count = n;
   p11_leave();
   return rv;
 }
@@ -155,15 +131,14 @@ CK_RV C_GetMechanismInfo(CK_SLOT_ID id, CK_MECHANISM_TYPE type, CK_MECHANISM_INF
 {
   if (info == NULL)
     return CKR_ARGUMENTS_BAD;
-  CK_RV rv = p11_enter();
+  p11_slot *s;
+  CK_RV rv = p11_enter_slot(id, true, &s);
   if (rv != CKR_OK)
     return rv;
-  p11_slot *s;
-  rv = present_slot(id, &s);
   const p11_mechanism *m = p11_mechanism_find(type);
-  if (rv == CKR_OK && (m == NULL || !(s->key_types & (1u << m->key_type))))
+  if (m == NULL || !(s->key_types & (1u << m->key_type))) {
     rv = CKR_MECHANISM_INVALID;
-  if (rv == CKR_OK) {
+  } else {
     /* Sizes of the keys this token holds; the card does the work. */
     CK_ULONG min = 0, max = 0;
     for (size_t i = 0; i < p11_state.n_objects; i++) {
