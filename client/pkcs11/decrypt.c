@@ -25,24 +25,14 @@ static CK_RV oaep_params(p11_op *op, const CK_MECHANISM *mech)
   return CKR_OK;
 }
 
+static CK_RV decrypt_setup(p11_op *op, const CK_MECHANISM *mech)
+{
+  return op->mech->wire == TPROTO_MECH_RSA_OAEP ? oaep_params(op, mech) : CKR_OK;
+}
+
 CK_RV C_DecryptInit(CK_SESSION_HANDLE h, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE key)
 {
-  if (mech == NULL)
-    return CKR_ARGUMENTS_BAD;
-  p11_session *s;
-  CK_RV rv = p11_enter_session(h, &s);
-  if (rv != CKR_OK)
-    return rv;
-  p11_op *op = &s->op;
-  CK_RV begun = rv = p11_op_begin(s, mech, key, CKF_DECRYPT);
-  if (rv == CKR_OK && op->mech->wire == TPROTO_MECH_RSA_OAEP)
-    rv = oaep_params(op, mech);
-  if (rv == CKR_OK)
-    op->kind = P11_OP_DECRYPT;
-  else if (begun == CKR_OK)
-    p11_op_clear(op);
-  p11_leave();
-  return rv;
+  return p11_op_init(h, mech, key, P11_OP_DECRYPT, decrypt_setup);
 }
 
 typedef struct {
@@ -65,18 +55,23 @@ static int decrypt_call(tessera_client *c, void *ctx)
  * small; the operation ends once it fits. */
 static CK_RV give_result(p11_op *op, CK_BYTE_PTR out, CK_ULONG_PTR out_len)
 {
-  if (out == NULL) {
-    *out_len = op->result_len;
-    return CKR_OK;
-  }
-  if (*out_len < op->result_len) {
-    *out_len = op->result_len;
-    return CKR_BUFFER_TOO_SMALL;
-  }
+  CK_RV rv;
+  if (!p11_output_fits(out, out_len, op->result_len, &rv))
+    return rv;
   memcpy(out, op->result, op->result_len);
   *out_len = op->result_len;
   p11_op_clear(op);
   return CKR_OK;
+}
+
+/* What C_Decrypt, C_DecryptUpdate and C_DecryptFinal check first: lock
+ * held on CKR_OK. */
+static CK_RV enter(CK_SESSION_HANDLE h, const uint8_t *in, size_t in_len,
+                   const CK_ULONG *out_len, p11_session **s)
+{
+  if (out_len == NULL || (in == NULL && in_len > 0))
+    return CKR_ARGUMENTS_BAD;
+  return p11_enter_op(h, P11_OP_DECRYPT, s);
 }
 
 /* C_Decrypt (input given) and C_DecryptFinal (input collected by
@@ -84,22 +79,18 @@ static CK_RV give_result(p11_op *op, CK_BYTE_PTR out, CK_ULONG_PTR out_len)
 static CK_RV finish(CK_SESSION_HANDLE h, bool single, const uint8_t *in, size_t in_len,
                     CK_BYTE_PTR out, CK_ULONG_PTR out_len)
 {
-  if (out_len == NULL || (in == NULL && in_len > 0))
-    return CKR_ARGUMENTS_BAD;
   p11_session *s;
-  CK_RV rv = p11_enter_session(h, &s);
+  CK_RV rv = enter(h, in, in_len, out_len, &s);
   if (rv != CKR_OK)
     return rv;
   p11_op *op = &s->op;
   size_t modulus = (op->bits + 7) / 8;
   uint8_t *collected = NULL;
-  if (!single && op->kind == P11_OP_DECRYPT) {
+  if (!single) {
     in = collected = op->data;
     in_len = op->data_len;
   }
-  if (op->kind != P11_OP_DECRYPT) {
-    rv = CKR_OPERATION_NOT_INITIALIZED;
-  } else if (op->result) {
+  if (op->result) {
     rv = give_result(op, out, out_len);
   } else if (out == NULL) {
     *out_len = modulus; /* the plaintext is never longer */
@@ -154,27 +145,18 @@ CK_RV C_Decrypt(CK_SESSION_HANDLE h, CK_BYTE_PTR in, CK_ULONG in_len, CK_BYTE_PT
 CK_RV C_DecryptUpdate(CK_SESSION_HANDLE h, CK_BYTE_PTR in, CK_ULONG in_len, CK_BYTE_PTR out,
                       CK_ULONG_PTR out_len)
 {
-  if (out_len == NULL || (in == NULL && in_len > 0))
-    return CKR_ARGUMENTS_BAD;
   p11_session *s;
-  CK_RV rv = p11_enter_session(h, &s);
+  CK_RV rv = enter(h, in, in_len, out_len, &s);
   if (rv != CKR_OK)
     return rv;
   p11_op *op = &s->op;
-  if (op->kind != P11_OP_DECRYPT || op->result) {
-    rv = CKR_OPERATION_NOT_INITIALIZED;
+  if (op->result) {
+    rv = CKR_OPERATION_NOT_INITIALIZED; /* decrypted: the plaintext waits to be fetched */
   } else if (op->data_len + in_len > (op->bits + 7) / 8) {
     p11_op_clear(op);
     rv = CKR_ENCRYPTED_DATA_LEN_RANGE;
-  } else if (in_len) {
-    uint8_t *grown = realloc(op->data, op->data_len + in_len);
-    if (grown == NULL) {
-      rv = CKR_HOST_MEMORY;
-    } else {
-      memcpy(grown + op->data_len, in, in_len);
-      op->data = grown;
-      op->data_len += in_len;
-    }
+  } else {
+    rv = p11_op_collect(op, in, in_len);
   }
   if (rv == CKR_OK)
     *out_len = 0;

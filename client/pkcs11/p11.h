@@ -140,7 +140,25 @@ typedef struct {
   p11_op op;
 } p11_session;
 
+/* operation.c (lock held unless said) */
 void p11_op_clear(p11_op *op);
+/* Checks the mechanism parameters of an operation being started (mechanism
+ * and key recorded), keeping what it needs in op. */
+typedef CK_RV (*p11_op_setup)(p11_op *op, const CK_MECHANISM *mech);
+/* C_SignInit / C_DecryptInit, lock not held: checks no operation runs and
+ * the key allows kind with mech, records them, runs setup; the operation
+ * starts only when all of that passed. */
+CK_RV p11_op_init(CK_SESSION_HANDLE h, const CK_MECHANISM *mech, CK_OBJECT_HANDLE key,
+                  p11_op_kind kind, p11_op_setup setup);
+/* Looks up a session whose operation of kind goes on (Update, Final):
+ * CKR_OPERATION_NOT_INITIALIZED when none runs; lock held on CKR_OK. */
+CK_RV p11_enter_op(CK_SESSION_HANDLE h, p11_op_kind kind, p11_session **out);
+/* Appends input to op->data; the caller checks its length. */
+CK_RV p11_op_collect(p11_op *op, const uint8_t *data, size_t len);
+/* PKCS#11's output convention for size bytes: false, with *out_len = size,
+ * when out is NULL (a length query: *rv CKR_OK) or *out_len is too small
+ * (*rv CKR_BUFFER_TOO_SMALL). Either way the operation goes on. */
+bool p11_output_fits(const CK_BYTE *out, CK_ULONG_PTR out_len, size_t size, CK_RV *rv);
 
 /* ---- slots ------------------------------------------------------------- */
 
@@ -222,9 +240,5 @@ p11_session *p11_session_find(CK_SESSION_HANDLE h);
 /* Closes every session on slot (its card went away or changed). */
 void p11_sessions_close_slot(CK_SLOT_ID slot);
 void p11_sessions_free(void);
-/* The common start of C_SignInit / C_DecryptInit: checks no operation
- * runs and the key allows use with mech, then records mechanism and key.
- * The caller sets op->kind once its own checks passed. */
-CK_RV p11_op_begin(p11_session *s, const CK_MECHANISM *mech, CK_OBJECT_HANDLE key, CK_FLAGS use);
 /* Looks up a session for an entry point: lock held on CKR_OK. */
 CK_RV p11_enter_session(CK_SESSION_HANDLE h, p11_session **out);

@@ -4,40 +4,8 @@
  * login state, whoever logged in. */
 #include "p11.h"
 
-#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
-
-void p11_op_clear(p11_op *op)
-{
-  free(op->key_id);
-  free(op->oaep_label);
-  EVP_MD_CTX_free(op->md_ctx);
-  if (op->data)
-    explicit_bzero(op->data, op->data_len);
-  free(op->data);
-  if (op->result)
-    explicit_bzero(op->result, op->result_len);
-  free(op->result);
-  memset(op, 0, sizeof(*op));
-}
-
-CK_RV p11_op_begin(p11_session *s, const CK_MECHANISM *mech, CK_OBJECT_HANDLE key, CK_FLAGS use)
-{
-  p11_op *op = &s->op;
-  if (op->kind != P11_OP_NONE)
-    return CKR_OPERATION_ACTIVE;
-  const p11_object *o = NULL;
-  const p11_mechanism *m = p11_mechanism_find(mech->mechanism);
-  CK_RV rv = p11_key_for(s, key, m, use, &o);
-  if (rv != CKR_OK)
-    return rv;
-  p11_op_clear(op); /* leftovers of an operation that ended while unlocked */
-  op->mech = m;
-  op->bits = o->bits;
-  op->key_id = strdup(o->key_id);
-  return op->key_id ? CKR_OK : CKR_HOST_MEMORY;
-}
 
 p11_session *p11_session_find(CK_SESSION_HANDLE h)
 {

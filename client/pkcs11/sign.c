@@ -39,30 +39,22 @@ static CK_RV pss_params(p11_op *op, const CK_MECHANISM *mech)
   return CKR_OK;
 }
 
-CK_RV C_SignInit(CK_SESSION_HANDLE h, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE key)
+/* PSS parameters, and the hash of the hashing mechanisms started. */
+static CK_RV sign_setup(p11_op *op, const CK_MECHANISM *mech)
 {
-  if (mech == NULL)
-    return CKR_ARGUMENTS_BAD;
-  p11_session *s;
-  CK_RV rv = p11_enter_session(h, &s);
-  if (rv != CKR_OK)
-    return rv;
-  p11_op *op = &s->op;
-  CK_RV begun = rv = p11_op_begin(s, mech, key, CKF_SIGN);
-  if (rv == CKR_OK && op->mech->pss)
-    rv = pss_params(op, mech);
+  CK_RV rv = op->mech->pss ? pss_params(op, mech) : CKR_OK;
   if (rv == CKR_OK && op->mech->hash != TPROTO_HASH_NONE) {
     op->md_ctx = EVP_MD_CTX_new();
     const EVP_MD *md = EVP_get_digestbyname(p11_hash_name(op->mech->hash));
     if (op->md_ctx == NULL || md == NULL || !EVP_DigestInit_ex(op->md_ctx, md, NULL))
       rv = CKR_HOST_MEMORY;
   }
-  if (rv == CKR_OK)
-    op->kind = P11_OP_SIGN;
-  else if (begun == CKR_OK)
-    p11_op_clear(op);
-  p11_leave();
   return rv;
+}
+
+CK_RV C_SignInit(CK_SESSION_HANDLE h, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE key)
+{
+  return p11_op_init(h, mech, key, P11_OP_SIGN, sign_setup);
 }
 
 /* Lock held. Hashing mechanisms digest as data comes; the others collect
@@ -75,13 +67,7 @@ static CK_RV add_input(p11_op *op, const uint8_t *data, size_t len)
     return EVP_DigestUpdate(op->md_ctx, data, len) ? CKR_OK : CKR_FUNCTION_FAILED;
   if (op->data_len + len > MAX_RAW_INPUT)
     return CKR_DATA_LEN_RANGE;
-  uint8_t *grown = realloc(op->data, op->data_len + len);
-  if (grown == NULL)
-    return CKR_HOST_MEMORY;
-  memcpy(grown + op->data_len, data, len);
-  op->data = grown;
-  op->data_len += len;
-  return CKR_OK;
+  return p11_op_collect(op, data, len);
 }
 
 typedef struct {
@@ -143,18 +129,11 @@ static CK_RV finish(CK_SESSION_HANDLE h, bool single, const uint8_t *data, size_
   if (out_len == NULL || (single && data == NULL && data_len > 0))
     return CKR_ARGUMENTS_BAD;
   p11_session *s;
-  CK_RV rv = p11_enter_session(h, &s);
+  CK_RV rv = p11_enter_op(h, P11_OP_SIGN, &s);
   if (rv != CKR_OK)
     return rv;
   p11_op *op = &s->op;
-  if (op->kind != P11_OP_SIGN) {
-    p11_leave();
-    return CKR_OPERATION_NOT_INITIALIZED;
-  }
-  size_t size = signature_size(op);
-  if (out == NULL || *out_len < size) {
-    rv = out == NULL ? CKR_OK : CKR_BUFFER_TOO_SMALL;
-    *out_len = size;
+  if (!p11_output_fits(out, out_len, signature_size(op), &rv)) {
     p11_leave();
     return rv;
   }
@@ -214,13 +193,9 @@ CK_RV C_SignUpdate(CK_SESSION_HANDLE h, CK_BYTE_PTR data, CK_ULONG len)
   if (data == NULL && len > 0)
     return CKR_ARGUMENTS_BAD;
   p11_session *s;
-  CK_RV rv = p11_enter_session(h, &s);
+  CK_RV rv = p11_enter_op(h, P11_OP_SIGN, &s);
   if (rv != CKR_OK)
     return rv;
-  if (s->op.kind != P11_OP_SIGN) {
-    p11_leave();
-    return CKR_OPERATION_NOT_INITIALIZED;
-  }
   rv = add_input(&s->op, data, len);
   if (rv != CKR_OK)
     p11_op_clear(&s->op);
