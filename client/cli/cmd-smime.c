@@ -34,7 +34,6 @@ typedef struct {
   char *signer, *inform, *outform;
   gboolean der; /* --inform / --outform DER */
   char **extra; /* encrypt --outform DER: recipient certificate files after FILE */
-  const char *command; /* argv[0] ("smime encrypt"), for usage errors found later */
 } SmimeArgs;
 
 static void args_clear(SmimeArgs *a)
@@ -139,7 +138,6 @@ static gboolean parse_extra(int *argc, char ***argv, const char *summary,
       !parse_form((*argv)[0], "--inform", a->inform, &a->der) ||
       !parse_form((*argv)[0], "--outform", a->outform, &a->der))
     return FALSE;
-  a->command = (*argv)[0];
   if (*argc > 2) {
     a->extra = g_new0(char *, (gsize)*argc - 1);
     for (int i = 2; i < *argc; i++)
@@ -268,6 +266,20 @@ static int agent_report(const Agent *ag, const GError *error)
   return smime_report(error);
 }
 
+/* m's outer headers (none without m), and MIME-Version if asked. */
+static gboolean write_headers(BIO *out, SmimeMessage *m, gboolean mime_version, GError **error)
+{
+  if (m == NULL)
+    return TRUE;
+  if (!smime_write_outer_headers(m, out, error))
+    return FALSE;
+  if (mime_version && BIO_puts(out, "MIME-Version: 1.0\n") < 0) {
+    smime_set_ossl_error(error, SMIME_ERROR_INPUT, "cannot write the output");
+    return FALSE;
+  }
+  return TRUE;
+}
+
 /* Writes the result, made in full first so that a failure leaves no
  * partial output: m's outer headers (none for bare input), with
  * MIME-Version when the body is a bare entity, then body (rewound). raw:
@@ -280,9 +292,7 @@ static int write_result(const SmimeArgs *a, SmimeMessage *m, gboolean mime_versi
   BIO *out = smime_output_open(a->out, raw || a->crlf, &error);
   if (out == NULL)
     return smime_report(error);
-  if ((m && (!smime_write_outer_headers(m, out, &error) ||
-             (mime_version && BIO_puts(out, "MIME-Version: 1.0\n") < 0))) ||
-      !smime_bio_copy(body, out, &error)) {
+  if (!write_headers(out, m, mime_version, &error) || !smime_bio_copy(body, out, &error)) {
     BIO_free_all(out);
     return smime_report(error);
   }
@@ -292,8 +302,7 @@ static int write_result(const SmimeArgs *a, SmimeMessage *m, gboolean mime_versi
 }
 
 /* A subcommand's work once its input is read and the agent is open: the
- * result, rewound, or NULL and the error (G_OPTION_ERROR: a usage error
- * that shows only then). */
+ * result, rewound, or NULL and the error. */
 typedef BIO *(*AgentWorkFn)(Agent *ag, const SmimeArgs *a, Input *in, GError **error);
 
 typedef struct {
@@ -316,8 +325,6 @@ static int run_with_agent(const CliGlobals *g, const SmimeArgs *a, const AgentJo
   if (rc != CLI_EXIT_OK)
     return rc;
   g_autoptr(BIO) result = job->work(&ag, a, &in, &error);
-  if (result == NULL && error->domain == G_OPTION_ERROR)
-    return cli_usage_error(a->command, "%s", error->message);
   if (result == NULL)
     return agent_report(&ag, error);
   /* Bare input gives bare output, written as it is. */
@@ -951,13 +958,9 @@ static BIO *encrypt_bare(Agent *ag, const SmimeArgs *a, Input *in, GError **erro
     ok = add_bare_recipient(ag, store, a->from, recips, error);
   for (int i = 0; ok && i < sk_X509_num(recips); i++)
     ok = check_given(sk_X509_value(recips, i), store, error);
-  if (ok && sk_X509_num(recips) == 0) {
-    smime_certs_free(recips);
-    g_set_error_literal(error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,
-                        "--outform DER needs recipients: certificate files after FILE, --cert "
-                        "FILE or --from ADDR");
-    return NULL;
-  }
+  /* Each source gives a certificate or an error (encrypt_command checked
+   * that there is one). */
+  g_assert(!ok || sk_X509_num(recips) > 0);
   g_autoptr(BIO) sealed = ok ? smime_tmp_bio(error) : NULL;
   SmimeEncryptOptions o = { .libctx = ag->libctx, .recipients = recips, .gcm = a->gcm,
                             .oaep = a->oaep, .der = TRUE };
@@ -1017,6 +1020,9 @@ static int encrypt_command(const CliGlobals *g, int argc, char **argv, gboolean 
                    sign ? sign_entries : entries, a, sign ? 0 : G_MAXINT - 1) ||
       !check_hash(argv[0], a->hash))
     return CLI_EXIT_USAGE;
+  if (a->der && !a->certs && !a->extra && !a->from)
+    return cli_usage_error(argv[0], "--outform DER needs recipients: certificate files after "
+                                    "FILE, --cert FILE or --from ADDR");
   if (a->der)
     return run_with_agent(g, a, &(const AgentJob){ .input = INPUT_ENTITY, .trust = TRUE,
                                                    .work = encrypt_bare });

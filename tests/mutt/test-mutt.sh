@@ -217,6 +217,9 @@ check_exit 1 "decrypt --inform DER of a signature: not encrypted" \
 check_grep "... says what it is" "$T/err" 'not encrypted (its CMS content is pkcs7-signedData)'
 check_exit 2 "encrypt --outform DER without recipients: usage error" \
   tessera smime encrypt --outform DER "$T/entity"
+check_grep "... which names what recipients can be" "$T/err" "needs recipients: certificate files after FILE"
+check_exit 2 "... before the input is read or the agent asked" env TESSERA_SOCKET="$T/none.sock" \
+  "$TESSERA_CLI" smime encrypt --outform DER "$T/no-such-entity"
 check_exit 2 "an unknown --outform" tessera smime sign --outform PEM --signer alice@example.org "$T/entity"
 check "sign --outform DER --opaque, verify --inform DER" sh -c \
   "'$TESSERA_CLI' smime sign --outform DER --opaque --signer alice@example.org '$T/entity' >'$T/opaque.p7m' &&

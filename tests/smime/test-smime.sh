@@ -146,6 +146,8 @@ check_exit 2 "unknown hash: usage error" smime sign --hash md5 "$T/msg.eml"
 sed 's/^From: .*/From: nobody@example.org/' "$T/msg.eml" >"$T/nobody.eml"
 check_exit 1 "no key for the sender fails" smime sign "$T/nobody.eml" --out /dev/null
 check_grep "names the address and --explain" "$T/err" 'no key of yours can sign mail from nobody@example.org'
+check_exit 1 "a full disk fails the output" smime sign "$T/msg.eml" --out /dev/full
+check_grep "... and says so" "$T/err" "cannot write the output"
 check_exit 2 "unknown subcommand" smime frobnicate
 check_exit 3 "agent unreachable: exit 3" "$TESSERA_CLI" --socket "$T/none.sock" smime sign "$T/msg.eml"
 
