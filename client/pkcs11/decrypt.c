@@ -104,6 +104,7 @@ static CK_RV finish(CK_SESSION_HANDLE h, bool single, const uint8_t *in, size_t 
     uint8_t *label = NULL;
     if (op->oaep_label_len && (label = malloc(op->oaep_label_len)) != NULL)
       memcpy(label, op->oaep_label, op->oaep_label_len);
+    bool copied = key && (label || op->oaep_label_len == 0);
     r.key = key;
     r.label = label;
     r.label_len = label ? op->oaep_label_len : 0;
@@ -111,7 +112,7 @@ static CK_RV finish(CK_SESSION_HANDLE h, bool single, const uint8_t *in, size_t 
     op->data_len = 0;
     op->kind = P11_OP_NONE; /* no second C_Decrypt while this one runs */
     p11_leave();
-    int rc = key ? p11_link_run(decrypt_call, &r) : TESSERA_E_NOMEM;
+    int rc = copied ? p11_link_run(decrypt_call, &r) : TESSERA_E_NOMEM;
     free(key);
     free(label);
     free(collected);
@@ -121,7 +122,17 @@ static CK_RV finish(CK_SESSION_HANDLE h, bool single, const uint8_t *in, size_t 
       return rv == CKR_OK ? CKR_SESSION_HANDLE_INVALID : rv;
     }
     op = &s->op;
-    if (rv == CKR_OK) {
+    if (op->kind != P11_OP_NONE) {
+      /* Another thread began an operation on this session meanwhile: that
+       * one stays, and this plaintext goes straight out or nowhere. */
+      if (rv == CKR_OK && r.out_len <= *out_len) {
+        memcpy(out, r.out, r.out_len);
+        *out_len = r.out_len;
+      } else if (rv == CKR_OK) {
+        rv = CKR_FUNCTION_CANCELED; /* it cannot wait for a larger buffer */
+      }
+      tessera_free_secret(r.out, r.out_len);
+    } else if (rv == CKR_OK) {
       op->kind = P11_OP_DECRYPT;
       op->result = r.out;
       op->result_len = r.out_len;

@@ -120,6 +120,17 @@ static CK_RV sign_and_verify(CK_SESSION_HANDLE s, const char *label)
   return CKR_OK;
 }
 
+/* RSA-encrypts secret to the certificate of label with OpenSSL. */
+static size_t encrypt_to(const char *label, const char *secret, guint8 *ct, size_t size)
+{
+  g_autoptr(EVP_PKEY) pub = test_cert_pubkey(label);
+  g_autoptr(EVP_PKEY_CTX) enc = EVP_PKEY_CTX_new(pub, NULL);
+  size_t len = size;
+  g_assert_true(EVP_PKEY_encrypt_init(enc) == 1 &&
+                EVP_PKEY_encrypt(enc, ct, &len, (const guint8 *)secret, strlen(secret)) == 1);
+  return len;
+}
+
 static void use_agent(const TestAgent *a)
 {
   g_setenv("TESSERA_SOCKET", a->socket_path, TRUE);
@@ -310,11 +321,8 @@ static void test_mechanisms(void)
 
   /* RSA decryption of what OpenSSL encrypted to the certificate. */
   const char secret[] = "session key";
-  g_autoptr(EVP_PKEY_CTX) enc = EVP_PKEY_CTX_new(rsa_pub, NULL);
   guint8 ct[256], pt[256];
-  size_t ct_len = sizeof(ct);
-  g_assert_true(EVP_PKEY_encrypt_init(enc) == 1 &&
-                EVP_PKEY_encrypt(enc, ct, &ct_len, (const guint8 *)secret, strlen(secret)) == 1);
+  size_t ct_len = encrypt_to("rsa2048", secret, ct, sizeof(ct));
   m = (CK_MECHANISM){ CKM_RSA_PKCS, NULL, 0 };
   assert_ckr(p11->C_DecryptInit(s, &m, rsa), CKR_OK);
   len = 4; /* too small: the plaintext waits for a bigger buffer */
@@ -391,7 +399,6 @@ static void test_return_values(void)
   s = open_session(TEST_TOKEN_1);
   assert_ckr(p11->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)TEST_PIN, strlen(TEST_PIN)), CKR_OK);
   CK_OBJECT_HANDLE rsa = find_one(s, CKO_PRIVATE_KEY, "rsa2048");
-  g_autoptr(EVP_PKEY) rsa_pub = test_cert_pubkey("rsa2048");
   guint8 buf[9000] = { 0 }, sig[512], pt[256];
   CK_ULONG len = sizeof(sig);
   CK_MECHANISM sha = { CKM_SHA256_RSA_PKCS, NULL, 0 };
@@ -446,11 +453,8 @@ static void test_return_values(void)
 
   /* Decryption in parts: sizes asked, a short buffer, the plaintext kept. */
   const char secret[] = "session key";
-  g_autoptr(EVP_PKEY_CTX) enc = EVP_PKEY_CTX_new(rsa_pub, NULL);
   guint8 ct[256];
-  size_t ct_len = sizeof(ct);
-  g_assert_true(EVP_PKEY_encrypt_init(enc) == 1 &&
-                EVP_PKEY_encrypt(enc, ct, &ct_len, (const guint8 *)secret, strlen(secret)) == 1);
+  size_t ct_len = encrypt_to("rsa2048", secret, ct, sizeof(ct));
   assert_ckr(p11->C_DecryptInit(s, &raw, rsa), CKR_OK);
   assert_ckr(p11->C_SignInit(s, &sha, rsa), CKR_OPERATION_ACTIVE);
   assert_ckr(p11->C_SignUpdate(s, buf, 1), CKR_OPERATION_NOT_INITIALIZED);
@@ -601,6 +605,59 @@ static void test_threads(void)
   test_agent_stop(a);
 }
 
+typedef struct {
+  CK_SESSION_HANDLE s;
+  CK_OBJECT_HANDLE key;
+  guint8 ct[256], pt[256];
+  CK_ULONG ct_len, pt_len;
+} DecryptCall;
+
+static gpointer decrypt_in_thread(gpointer data)
+{
+  DecryptCall *d = data;
+  CK_MECHANISM m = { CKM_RSA_PKCS, NULL, 0 };
+  CK_RV rv = p11->C_DecryptInit(d->s, &m, d->key);
+  if (rv == CKR_OK)
+    rv = p11->C_Decrypt(d->s, d->ct, d->ct_len, d->pt, &d->pt_len);
+  return GUINT_TO_POINTER(rv);
+}
+
+/* A program that misuses one session from two threads: while C_Decrypt
+ * waits for the agent (here: for the PIN), the session has no operation,
+ * and another thread's C_SignInit takes it. The plaintext still reaches
+ * C_Decrypt's caller, and the signature goes on undisturbed. */
+static void test_operation_begun_meanwhile(void)
+{
+  TestAgent *a = test_agent_start();
+  use_agent(a);
+  test_pinentry_answers(a, "slow pin " TEST_PIN "\n");
+  initialize();
+  CK_SESSION_HANDLE s = open_session(TEST_TOKEN_1);
+  DecryptCall d = { .s = s, .key = find_one(s, CKO_PRIVATE_KEY, "rsa2048"), .pt_len = 256 };
+  const char secret[] = "meanwhile";
+  d.ct_len = encrypt_to("rsa2048", secret, d.ct, sizeof(d.ct));
+  GThread *t = g_thread_new("decrypt", decrypt_in_thread, &d);
+  gint64 deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+  for (;;) {
+    g_autofree char *log = test_pinentry_log(a);
+    if (test_count_lines(log, "GETPIN") > 0 || g_get_monotonic_time() > deadline)
+      break;
+    g_usleep(10000);
+  }
+  CK_MECHANISM m = { CKM_SHA256_RSA_PKCS, NULL, 0 };
+  assert_ckr(p11->C_SignInit(s, &m, d.key), CKR_OK);
+  assert_ckr(GPOINTER_TO_UINT(g_thread_join(t)), CKR_OK);
+  g_assert_cmpmem(d.pt, d.pt_len, secret, strlen(secret));
+  guint8 sig[256];
+  CK_ULONG len = sizeof(sig);
+  assert_ckr(p11->C_Sign(s, (CK_BYTE_PTR)secret, strlen(secret), sig, &len), CKR_OK);
+  g_autoptr(EVP_PKEY) pub = test_cert_pubkey("rsa2048");
+  g_autoptr(GBytes) digest = test_digest(TPROTO_HASH_SHA256, secret, strlen(secret));
+  g_assert_true(test_verify(pub, TPROTO_MECH_RSA_PKCS, TPROTO_HASH_SHA256, digest, sig, len));
+  assert_ckr(p11->C_Finalize(NULL), CKR_OK);
+  test_agent_stop(a);
+}
+
 static void test_fork(void)
 {
   TestAgent *a = test_agent_start();
@@ -720,6 +777,7 @@ int main(int argc, char **argv)
   g_test_add_func("/pkcs11/agent-restarts", test_agent_restarts);
   g_test_add_func("/pkcs11/finalize-releases-waiter", test_finalize_releases_waiter);
   g_test_add_func("/pkcs11/threads", test_threads);
+  g_test_add_func("/pkcs11/operation-begun-meanwhile", test_operation_begun_meanwhile);
   g_test_add_func("/pkcs11/fork", test_fork);
   g_test_add_func("/pkcs11/context-specific-login", test_context_specific_login);
   g_test_add_func("/pkcs11/agent-refuses-module", test_agent_refuses_module);
