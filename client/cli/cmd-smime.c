@@ -366,9 +366,10 @@ static void signer_clear(Signer *s)
 }
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Signer, signer_clear)
 
-static gboolean choose_signer(Agent *ag, X509_STORE *store, const SmimeArgs *a, const char *from,
-                              Signer *s, const tessera_key **key, GError **error)
+static gboolean choose_signer(Agent *ag, const SmimeArgs *a, const char *from, Signer *s,
+                              const tessera_key **key, GError **error)
 {
+  X509_STORE *store = ag->store;
   if (a->key) {
     if (!cli_find_key(ag->c, a->key, &s->override, error))
       return FALSE;
@@ -418,15 +419,14 @@ static const EVP_MD *hash_md(const char *name, GError **error)
  * crlf_eol: CRLF headers too (for encrypting it next); der: a bare DER
  * SignedData. */
 static gboolean sign_entity(Agent *ag, const SmimeArgs *a, const char *from, BIO *entity,
-                            X509_STORE *store, BIO *out, gboolean crlf_eol, gboolean der,
-                            GError **error)
+                            BIO *out, gboolean crlf_eol, gboolean der, GError **error)
 {
   const EVP_MD *md = hash_md(a->hash, error);
   if (md == NULL)
     return FALSE;
   g_auto(Signer) s = { 0 };
   const tessera_key *key = NULL;
-  if (!choose_signer(ag, store, a, from, &s, &key, error))
+  if (!choose_signer(ag, a, from, &s, &key, error))
     return FALSE;
   SmimeSignOptions o = {
     .libctx = ag->libctx,
@@ -446,8 +446,8 @@ static gboolean sign_entity(Agent *ag, const SmimeArgs *a, const char *from, BIO
 
 /* Signs the message's entity into out (the S/MIME entity, no outer
  * headers). */
-static gboolean sign_to(Agent *ag, const SmimeArgs *a, SmimeMessage *m, X509_STORE *store,
-                        BIO *out, gboolean crlf_eol, GError **error)
+static gboolean sign_to(Agent *ag, const SmimeArgs *a, SmimeMessage *m, BIO *out,
+                        gboolean crlf_eol, GError **error)
 {
   g_autofree char *from = a->from ? g_ascii_strdown(a->from, -1) : smime_message_from(m);
   if (from == NULL && a->key == NULL) {
@@ -456,7 +456,7 @@ static gboolean sign_to(Agent *ag, const SmimeArgs *a, SmimeMessage *m, X509_STO
     return FALSE;
   }
   g_autoptr(BIO) entity = smime_entity_bio(g_mime_message_get_mime_part(m->msg), TRUE, error);
-  return entity && sign_entity(ag, a, from, entity, store, out, crlf_eol, FALSE, error);
+  return entity && sign_entity(ag, a, from, entity, out, crlf_eol, FALSE, error);
 }
 
 /* --outform DER: a detached (--opaque: encapsulating) DER SignedData of
@@ -467,7 +467,7 @@ static BIO *sign_bare(Agent *ag, const SmimeArgs *a, Input *in, GError **error)
   g_autofree char *from = a->from ? g_ascii_strdown(a->from, -1) : NULL;
   g_autoptr(BIO) signature = smime_tmp_bio(error);
   if (signature == NULL ||
-      !sign_entity(ag, a, from, in->bare, ag->store, signature, FALSE, TRUE, error) ||
+      !sign_entity(ag, a, from, in->bare, signature, FALSE, TRUE, error) ||
       !smime_rewind(signature, error))
     return NULL;
   return g_steal_pointer(&signature);
@@ -476,7 +476,7 @@ static BIO *sign_bare(Agent *ag, const SmimeArgs *a, Input *in, GError **error)
 static BIO *sign_message(Agent *ag, const SmimeArgs *a, Input *in, GError **error)
 {
   g_autoptr(BIO) signed_entity = smime_tmp_bio(error);
-  if (signed_entity == NULL || !sign_to(ag, a, in->m, ag->store, signed_entity, FALSE, error) ||
+  if (signed_entity == NULL || !sign_to(ag, a, in->m, signed_entity, FALSE, error) ||
       !smime_rewind(signed_entity, error))
     return NULL;
   return g_steal_pointer(&signed_entity);
@@ -804,8 +804,9 @@ static gboolean already_in(STACK_OF(X509) *sk, X509 *x)
  * directory for each To/Cc/Bcc address, then the user's own encryption
  * certificate. */
 static STACK_OF(X509) *collect_recipients(Agent *ag, const SmimeArgs *a, SmimeMessage *m,
-                                          X509_STORE *store, GError **error)
+                                          GError **error)
 {
+  X509_STORE *store = ag->store;
   STACK_OF(X509) *recips = sk_X509_new_null();
   STACK_OF(X509) *given = sk_X509_new_null();
   g_autofree char *from = a->from ? g_ascii_strdown(a->from, -1) : smime_message_from(m);
@@ -923,15 +924,15 @@ fail:
 /* A recipient argument of encrypt --outform DER: a certificate file, or,
  * naming no file, an address of yours (mutt's $smime_self_encrypt gives
  * $smime_certificates/$smime_default_key). */
-static gboolean add_bare_recipient(Agent *ag, X509_STORE *store, const char *arg,
-                                   STACK_OF(X509) *recips, GError **error)
+static gboolean add_bare_recipient(Agent *ag, const char *arg, STACK_OF(X509) *recips,
+                                   GError **error)
 {
   const char *base = strrchr(arg, '/') ? strrchr(arg, '/') + 1 : arg;
   if (g_file_test(arg, G_FILE_TEST_EXISTS) || strchr(base, '@') == NULL)
     return load_certs(arg, recips, error);
   g_autofree char *address = g_ascii_strdown(base, -1);
   g_autoptr(GPtrArray) cands = NULL;
-  SmimeCandidate *own = smime_select_key(&ag->keys, store, address, SMIME_USE_ENCRYPT, &cands);
+  SmimeCandidate *own = smime_select_key(&ag->keys, ag->store, address, SMIME_USE_ENCRYPT, &cands);
   if (own == NULL) {
     g_set_error(error, SMIME_ERROR, SMIME_ERROR_NO_CERT,
                 "%s: no such file, and no encryption certificate of yours for %s", arg, address);
@@ -947,17 +948,16 @@ static gboolean add_bare_recipient(Agent *ag, X509_STORE *store, const char *arg
  * to the --from address's own encryption certificate. */
 static BIO *encrypt_bare(Agent *ag, const SmimeArgs *a, Input *in, GError **error)
 {
-  X509_STORE *store = ag->store;
   STACK_OF(X509) *recips = sk_X509_new_null();
   gboolean ok = TRUE;
   for (char **p = a->certs; ok && p && *p; p++)
     ok = load_certs(*p, recips, error);
   for (char **p = a->extra; ok && p && *p; p++)
-    ok = add_bare_recipient(ag, store, *p, recips, error);
+    ok = add_bare_recipient(ag, *p, recips, error);
   if (ok && a->from)
-    ok = add_bare_recipient(ag, store, a->from, recips, error);
+    ok = add_bare_recipient(ag, a->from, recips, error);
   for (int i = 0; ok && i < sk_X509_num(recips); i++)
-    ok = check_given(sk_X509_value(recips, i), store, error);
+    ok = check_given(sk_X509_value(recips, i), ag->store, error);
   /* Each source gives a certificate or an error (encrypt_command checked
    * that there is one). */
   g_assert(!ok || sk_X509_num(recips) > 0);
@@ -973,14 +973,13 @@ static BIO *encrypt_bare(Agent *ag, const SmimeArgs *a, Input *in, GError **erro
 static BIO *seal_message(Agent *ag, const SmimeArgs *a, SmimeMessage *m, gboolean sign,
                          GError **error)
 {
-  X509_STORE *store = ag->store;
-  STACK_OF(X509) *recips = collect_recipients(ag, a, m, store, error);
+  STACK_OF(X509) *recips = collect_recipients(ag, a, m, error);
   if (recips == NULL)
     return NULL;
   g_autoptr(BIO) entity = NULL;
   gboolean ok;
   if (sign) {
-    ok = (entity = smime_tmp_bio(error)) && sign_to(ag, a, m, store, entity, TRUE, error) &&
+    ok = (entity = smime_tmp_bio(error)) && sign_to(ag, a, m, entity, TRUE, error) &&
          smime_rewind(entity, error);
   } else {
     ok = (entity = smime_entity_bio(g_mime_message_get_mime_part(m->msg), TRUE, error)) != NULL;
