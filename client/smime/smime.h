@@ -1,7 +1,7 @@
 /* tessera smime — S/MIME for RFC 5322 messages: GMime for the MIME
  * structure, OpenSSL 3's CMS for the cryptography, the agent (through the
  * tessera OpenSSL provider) for every private-key operation. Used by the
- * CLI only (client/cli/cmd-smime.c). */
+ * CLI only (client/cli/cmd-smime*.c). */
 #pragma once
 
 #include "cli.h"
