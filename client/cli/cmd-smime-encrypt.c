@@ -4,7 +4,6 @@
  * programs. */
 #include "smime-cli.h"
 
-#include <openssl/x509v3.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -15,24 +14,12 @@ static char *recipient_refusal(X509 *cert, X509_STORE *store, gboolean need_trus
   gboolean rsa = pub && EVP_PKEY_is_a(pub, "RSA");
   if (pub == NULL || (!rsa && !EVP_PKEY_is_a(pub, "EC")))
     return g_strdup("its key is neither RSA nor EC");
-  uint32_t ku = X509_get_key_usage(cert);
-  if (ku != UINT32_MAX && !(ku & (rsa ? KU_KEY_ENCIPHERMENT : KU_KEY_AGREEMENT)))
-    return g_strdup(rsa ? "keyUsage does not allow keyEncipherment"
-                        : "keyUsage does not allow keyAgreement");
-  uint32_t xku = X509_get_extended_key_usage(cert);
-  if (xku != UINT32_MAX && !(xku & (XKU_SMIME | XKU_ANYEKU)))
-    return g_strdup("extendedKeyUsage lacks emailProtection");
-  if (X509_cmp_current_time(X509_get0_notAfter(cert)) <= 0)
-    return g_strdup("the certificate has expired");
-  if (X509_cmp_current_time(X509_get0_notBefore(cert)) >= 0)
-    return g_strdup("the certificate is not valid yet");
-  if (need_trust) {
-    g_auto(SmimeChainResult) chain = { 0 };
-    smime_verify_chain(store, cert, NULL, X509_PURPOSE_ANY, &chain);
-    if (chain.status != SMIME_CHAIN_OK)
-      return g_strdup_printf("untrusted: %s", chain.reason);
-  }
-  return NULL;
+  char *why = smime_cert_refusal(cert, SMIME_USE_ENCRYPT, rsa);
+  if (why || !need_trust)
+    return why;
+  g_auto(SmimeChainResult) chain = { 0 };
+  smime_verify_chain(store, cert, NULL, X509_PURPOSE_ANY, &chain);
+  return chain.status == SMIME_CHAIN_OK ? NULL : g_strdup_printf("untrusted: %s", chain.reason);
 }
 
 /* A certificate given by the user (--cert, bare recipients): usable, or an

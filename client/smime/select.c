@@ -20,6 +20,26 @@ GPtrArray *smime_candidates_new(void)
   return g_ptr_array_new_with_free_func(candidate_free);
 }
 
+char *smime_cert_refusal(X509 *cert, SmimeUse use, gboolean rsa)
+{
+  uint32_t ku = X509_get_key_usage(cert);
+  if (use == SMIME_USE_SIGN && ku != UINT32_MAX &&
+      !(ku & (KU_DIGITAL_SIGNATURE | KU_NON_REPUDIATION)))
+    return g_strdup("keyUsage allows neither digitalSignature nor nonRepudiation");
+  if (use == SMIME_USE_ENCRYPT && ku != UINT32_MAX &&
+      !(ku & (rsa ? KU_KEY_ENCIPHERMENT : KU_KEY_AGREEMENT)))
+    return g_strdup(rsa ? "keyUsage does not allow keyEncipherment"
+                        : "keyUsage does not allow keyAgreement");
+  uint32_t xku = X509_get_extended_key_usage(cert);
+  if (xku != UINT32_MAX && !(xku & (XKU_SMIME | XKU_ANYEKU)))
+    return g_strdup("extendedKeyUsage lacks emailProtection");
+  if (X509_cmp_current_time(X509_get0_notBefore(cert)) >= 0)
+    return g_strdup("its certificate is not valid yet");
+  if (X509_cmp_current_time(X509_get0_notAfter(cert)) <= 0)
+    return g_strdup("its certificate has expired");
+  return NULL;
+}
+
 static char *refusal_for(const tessera_key *k, X509 *cert, X509_STORE *store, const char *address,
                          SmimeUse use)
 {
@@ -32,27 +52,14 @@ static char *refusal_for(const tessera_key *k, X509 *cert, X509_STORE *store, co
     return g_strdup_printf("its certificate is for %s, not %s", list, address);
   }
   gboolean rsa = k->key_type == TPROTO_KEY_RSA;
-  uint32_t ku = X509_get_key_usage(cert);
-  if (use == SMIME_USE_SIGN) {
-    if (!(k->ops & TPROTO_OP_SIGN))
-      return g_strdup("the token does not let it sign");
-    if (ku != UINT32_MAX && !(ku & (KU_DIGITAL_SIGNATURE | KU_NON_REPUDIATION)))
-      return g_strdup("keyUsage allows neither digitalSignature nor nonRepudiation");
-  } else {
-    if (!(k->ops & (rsa ? TPROTO_OP_DECRYPT : TPROTO_OP_DERIVE)))
-      return g_strdup(rsa ? "the token does not let it decrypt"
-                          : "the token does not let it derive (ECDH)");
-    if (ku != UINT32_MAX && !(ku & (rsa ? KU_KEY_ENCIPHERMENT : KU_KEY_AGREEMENT)))
-      return g_strdup(rsa ? "keyUsage does not allow keyEncipherment"
-                          : "keyUsage does not allow keyAgreement");
-  }
-  uint32_t xku = X509_get_extended_key_usage(cert);
-  if (xku != UINT32_MAX && !(xku & (XKU_SMIME | XKU_ANYEKU)))
-    return g_strdup("extendedKeyUsage lacks emailProtection");
-  if (X509_cmp_current_time(X509_get0_notBefore(cert)) >= 0)
-    return g_strdup("its certificate is not valid yet");
-  if (X509_cmp_current_time(X509_get0_notAfter(cert)) <= 0)
-    return g_strdup("its certificate has expired");
+  if (use == SMIME_USE_SIGN && !(k->ops & TPROTO_OP_SIGN))
+    return g_strdup("the token does not let it sign");
+  if (use == SMIME_USE_ENCRYPT && !(k->ops & (rsa ? TPROTO_OP_DECRYPT : TPROTO_OP_DERIVE)))
+    return g_strdup(rsa ? "the token does not let it decrypt"
+                        : "the token does not let it derive (ECDH)");
+  char *why = smime_cert_refusal(cert, use, rsa);
+  if (why)
+    return why;
   g_auto(SmimeChainResult) chain = { 0 };
   smime_verify_chain(store, cert, NULL,
                      use == SMIME_USE_SIGN ? X509_PURPOSE_SMIME_SIGN : X509_PURPOSE_ANY,

@@ -142,6 +142,9 @@ typedef struct {
   char *refusal;          /* NULL: usable */
 } SmimeCandidate;
 
+/* Why cert's own fields forbid use (keyUsage for the use and key type,
+ * extendedKeyUsage, validity now), or NULL. */
+char *smime_cert_refusal(X509 *cert, SmimeUse use, gboolean rsa);
 /* The best key for address and use among keys (NULL address: any
  * address). Fills candidates (SmimeCandidate *, owned) for --explain.
  * Returns the chosen candidate (in the array) or NULL. */

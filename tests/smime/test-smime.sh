@@ -454,6 +454,8 @@ check_exit 1 "one recipient without a certificate: refused" smime encrypt --cert
 check_grep "names who lacks one" "$T/err" 'no usable certificate for dave@example.org'
 check "--allow-partial encrypts to the others" smime encrypt --allow-partial --cert "$T/bob-ec.pem" "$T/two.eml" --out "$T/partial.eml"
 check_grep "and warns" "$T/err" 'not encrypted to dave@example.org'
+check_exit 1 "a --cert for signing only: refused" smime encrypt --cert "$T/alice-sign.pem" "$T/msg.eml" --out /dev/null
+check_grep "and why" "$T/err" 'cannot encrypt to .*alice.*: keyUsage does not allow keyEncipherment'
 
 # sign-encrypt
 check "sign-encrypt" smime sign-encrypt --cert "$T/bob-ec.pem" "$T/msg.eml" --out "$T/se.eml"
