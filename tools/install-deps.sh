@@ -10,7 +10,7 @@ set -euo pipefail
 # pinentry programs (tested under tmux), pcsc-lite with vsmartcard's virtual
 # reader for the virtual PIV card, OpenLDAP's libldap for recipients'
 # certificates with slapd and its clients for a throwaway directory in the
-# tests, GMime for S/MIME messages, mutt for the mutt S/MIME test; llvm brings llvm-symbolizer for
+# tests, GMime for S/MIME messages, mutt and neomutt for the mutt S/MIME test; llvm brings llvm-symbolizer for
 # readable sanitizer stack traces; GNU time for peak RSS in the benchmarks.
 PACKAGES=(
   meson ninja-build pkg-config gcc clang libclang-rt-14-dev llvm
@@ -19,7 +19,7 @@ PACKAGES=(
   pinentry-tty pinentry-curses tmux
   pcscd libpcsclite-dev vsmartcard-vpcd pcsc-tools python3-cryptography
   libldap2-dev slapd ldap-utils
-  mutt
+  mutt neomutt
   udev systemd
   util-linux python3 procps xxd time
 )

@@ -11,6 +11,7 @@
 #    < body`) sends through tessera-mutt-sendmail, which signs (and
 #    encrypts) the whole message; then tessera-mutt-read, the reading
 #    macros' helper.
+#  - NeoMutt with both files: they load, and batch mode signs.
 # Prints TAP. Installs nothing: needs mutt and tmux (tools/install-deps.sh).
 #
 # Environment (from meson): TESSERA_AGENT, TESSERA_CLI, MAKE_TOKENS,
@@ -98,7 +99,7 @@ mutt_in_tmux() {
   # A server still exiting makes new-session fail: try again.
   for _ in 1 2 3 4 5; do
     $TM new-session -d -x 160 -y 50 \
-      "mutt -n -F '$T/hooks.muttrc' $*; echo \$? >'$T/mutt.exit'; sleep 600" 2>/dev/null && break
+      "${MUTT_PROG:-mutt} -n -F '$T/hooks.muttrc' $*; echo \$? >'$T/mutt.exit'; sleep 600" 2>/dev/null && break
     sleep 0.2
   done
 }
@@ -141,49 +142,63 @@ mbox() { { echo "From alice@example.org Tue Dec  1 22:00:00 2026"; cat "$1"; ech
 printf 'Hello Bob,\n\nthis mail was signed by mutt through the hooks.\n\nAlice\n' >"$T/body"
 printf 'From: Alice <alice@example.org>\nTo: bob@example.org\nSubject: opaque\nMIME-Version: 1.0\nContent-Type: text/plain\n\nan opaque message\n' >"$T/msg.eml"
 
-if compose "Signed through the hooks"; then ok "mutt signs through smime_sign_command"; else
-  not_ok "mutt signs through smime_sign_command" "$T/screen"; fi
-check_grep "it is multipart/signed" "$T/sent.eml" 'multipart/signed; protocol="application/x-pkcs7-signature"'
-check "openssl cms -verify accepts mutt's signed message" openssl cms -verify -in "$T/sent.eml" \
-  -CAfile "$CA" -purpose smimesign -out "$T/content" -signer "$T/signer.pem"
-check_grep "the body is intact" "$T/content" 'this mail was signed by mutt through the hooks'
-openssl x509 -in "$T/signer.pem" -noout -subject >"$T/subject" 2>&1
-check_grep "signed by alice-sign, the key for smime_default_key" "$T/subject" 'CN *= *alice-sign'
-mbox "$T/sent.eml" "$T/signed.mbox"
-if show "$T/signed.mbox"; then ok "mutt shows the signed message"; else
-  not_ok "mutt shows the signed message" "$T/screen"; fi
-check_grep "smime_verify_command: Verification successful" "$T/screen" '^Verification successful'
-check_grep "tessera's verdict in mutt" "$T/screen" 'good signature from alice-sign <alice@example.org>'
-check_grep "mutt: S/MIME signature successfully verified" "$T/screen" 'S/MIME signature successfully verified'
-sed 's/through the hooks/through the h00ks/' "$T/sent.eml" >"$T/tampered-hooks.eml"
-mbox "$T/tampered-hooks.eml" "$T/tampered.mbox"
-show "$T/tampered.mbox"
-check_grep "a tampered message: Verification failure" "$T/screen" '^Verification failure'
-check_grep "mutt: could NOT be verified" "$T/screen" 'S/MIME signature could NOT be verified'
+# hooks_session PROG: PROG (mutt or neomutt) with tessera-smime.muttrc on a
+# terminal: signs, shows good and tampered signatures, signs and encrypts,
+# decrypts, verifies opaque signed-data.
+hooks_session() {
+  MUTT_PROG=$1
+  if compose "Signed through the hooks"; then ok "$MUTT_PROG signs through smime_sign_command"; else
+    not_ok "$MUTT_PROG signs through smime_sign_command" "$T/screen"; fi
+  check_grep "it is multipart/signed" "$T/sent.eml" 'multipart/signed; protocol="application/x-pkcs7-signature"'
+  check "openssl cms -verify accepts $MUTT_PROG's signed message" openssl cms -verify -in "$T/sent.eml" \
+    -CAfile "$CA" -purpose smimesign -out "$T/content" -signer "$T/signer.pem"
+  check_grep "the body is intact" "$T/content" 'this mail was signed by mutt through the hooks'
+  openssl x509 -in "$T/signer.pem" -noout -subject >"$T/subject" 2>&1
+  check_grep "signed by alice-sign, the key for smime_default_key" "$T/subject" 'CN *= *alice-sign'
+  mbox "$T/sent.eml" "$T/signed.mbox"
+  if show "$T/signed.mbox"; then ok "$MUTT_PROG shows the signed message"; else
+    not_ok "$MUTT_PROG shows the signed message" "$T/screen"; fi
+  check_grep "smime_verify_command: Verification successful" "$T/screen" '^Verification successful'
+  check_grep "tessera's verdict in $MUTT_PROG" "$T/screen" 'good signature from alice-sign <alice@example.org>'
+  check_grep "$MUTT_PROG: S/MIME signature successfully verified" "$T/screen" 'S/MIME signature successfully verified'
+  sed 's/through the hooks/through the h00ks/' "$T/sent.eml" >"$T/tampered-hooks.eml"
+  mbox "$T/tampered-hooks.eml" "$T/tampered.mbox"
+  show "$T/tampered.mbox"
+  check_grep "a tampered message: Verification failure" "$T/screen" '^Verification failure'
+  check_grep "$MUTT_PROG: could NOT be verified" "$T/screen" 'S/MIME signature could NOT be verified'
 
-if compose "Encrypted through the hooks" S 'S/MIME (e)ncrypt' b 'Security: Sign, Encrypt'; then ok "mutt signs and encrypts through the hooks"; else
-  not_ok "mutt signs and encrypts through the hooks" "$T/screen"; fi
-check_grep "it is enveloped-data" "$T/sent.eml" 'application/x-pkcs7-mime; smime-type=enveloped-data'
-openssl cms -cmsout -print -in "$T/sent.eml" >"$T/print" 2>&1
-[ "$(grep -c 'd.kari\|d.ktri' "$T/print")" -eq 2 ] && ok "encrypted to bob and to alice (self)" ||
-  not_ok "encrypted to bob and to alice (self)" "$T/print"
-check "tessera smime decrypt (bob's key) and openssl cms -verify" sh -c \
-  "'$TESSERA_CLI' smime decrypt '$T/sent.eml' >'$T/decrypted.eml' &&
-   openssl cms -verify -in '$T/decrypted.eml' -CAfile '$CA' -purpose smimesign -out '$T/content2'"
-check_grep "the decrypted body is intact" "$T/content2" 'this mail was signed by mutt through the hooks'
-mbox "$T/sent.eml" "$T/encrypted.mbox"
-show "$T/encrypted.mbox"
-check_grep "mutt decrypts it through smime_decrypt_command" "$T/screen" 'decrypted with '
-check_grep "mutt shows the decrypted body" "$T/screen" 'this mail was signed by mutt through the hooks'
-check_grep "and verifies the signature inside" "$T/screen" '^Verification successful'
-# Opaque signed-data (smime_verify_opaque_command).
-tessera smime sign --opaque "$T/msg.eml" >"$T/opaque.eml" 2>"$T/err" || not_ok "sign --opaque" "$T/err"
-mbox "$T/opaque.eml" "$T/opaque.mbox"
-show "$T/opaque.mbox"
-check_grep "mutt shows opaque signed-data: Verification successful" "$T/screen" '^Verification successful'
-check_grep "... its content" "$T/screen" 'an opaque message'
-check_grep "... and marks it verified" "$T/screen" 'S/MIME signature successfully verified'
-$TM kill-server 2>/dev/null
+  if compose "Encrypted through the hooks" S 'S/MIME (e)ncrypt' b 'Security: Sign, Encrypt'; then ok "$MUTT_PROG signs and encrypts through the hooks"; else
+    not_ok "$MUTT_PROG signs and encrypts through the hooks" "$T/screen"; fi
+  check_grep "it is enveloped-data" "$T/sent.eml" 'application/x-pkcs7-mime; smime-type=enveloped-data'
+  openssl cms -cmsout -print -in "$T/sent.eml" >"$T/print" 2>&1
+  [ "$(grep -c 'd.kari\|d.ktri' "$T/print")" -eq 2 ] && ok "encrypted to bob and to alice (self)" ||
+    not_ok "encrypted to bob and to alice (self)" "$T/print"
+  check "tessera smime decrypt (bob's key) and openssl cms -verify" sh -c \
+    "'$TESSERA_CLI' smime decrypt '$T/sent.eml' >'$T/decrypted.eml' &&
+     openssl cms -verify -in '$T/decrypted.eml' -CAfile '$CA' -purpose smimesign -out '$T/content2'"
+  check_grep "the decrypted body is intact" "$T/content2" 'this mail was signed by mutt through the hooks'
+  mbox "$T/sent.eml" "$T/encrypted.mbox"
+  show "$T/encrypted.mbox"
+  check_grep "$MUTT_PROG decrypts it through smime_decrypt_command" "$T/screen" 'decrypted with '
+  check_grep "$MUTT_PROG shows the decrypted body" "$T/screen" 'this mail was signed by mutt through the hooks'
+  check_grep "and verifies the signature inside" "$T/screen" '^Verification successful'
+  # Opaque signed-data (smime_verify_opaque_command).
+  tessera smime sign --opaque "$T/msg.eml" >"$T/opaque.eml" 2>"$T/err" || not_ok "sign --opaque" "$T/err"
+  mbox "$T/opaque.eml" "$T/opaque.mbox"
+  show "$T/opaque.mbox"
+  check_grep "$MUTT_PROG shows opaque signed-data: Verification successful" "$T/screen" '^Verification successful'
+  check_grep "... its content" "$T/screen" 'an opaque message'
+  check_grep "... and marks it verified" "$T/screen" 'S/MIME signature successfully verified'
+  ps -o comm= --ppid "$($TM display-message -p '#{pane_pid}')" >"$T/pane" 2>&1
+  check_grep "(that terminal ran $MUTT_PROG)" "$T/pane" "^$MUTT_PROG\$"
+  $TM kill-server 2>/dev/null
+}
+hooks_session mutt
+if command -v neomutt >/dev/null 2>&1; then
+  hooks_session neomutt
+else
+  ok "neomutt on a terminal # SKIP neomutt is not installed (tools/install-deps.sh installs it)"
+fi
 
 # ---- the bare modes the hooks use, and their errors ---------------------------
 printf 'Content-Type: text/plain\n\nbare entity\n' >"$T/entity"
@@ -307,6 +322,28 @@ check_fails "tessera-mutt-read: the tampered message" sh -c \
 check "tessera-mutt-read: decrypts and verifies" sh -c \
   "'$MUTT_CONTRIB/tessera-mutt-read' <'$T/encrypted.eml'"
 check_grep "tessera-mutt-read shows the decrypted body" "$T/out" 'this mail was composed by mutt'
+
+# ---- neomutt: the same files ---------------------------------------------------
+# NeoMutt reads mutt's smime_* settings; in batch mode it too sends through
+# the wrapper, which signs.
+if command -v neomutt >/dev/null 2>&1; then
+  for rc in hooks.muttrc muttrc; do
+    neomutt -n -F "$T/$rc" -Q smime_sign_command >"$T/q" 2>"$T/q.err"
+    if [ -s "$T/q.err" ]; then not_ok "neomutt loads $rc without errors" "$T/q.err"; else
+      ok "neomutt loads $rc without errors"; fi
+  done
+  neomutt -n -F "$T/hooks.muttrc" -Q smime_sign_command >"$T/q" 2>&1
+  check_grep "neomutt's smime_sign_command is tessera's" "$T/q" 'smime sign --outform DER --signer %k'
+  rm -f "$T/sent.eml"
+  check "neomutt sends a message through tessera-mutt-sendmail" sh -c \
+    "neomutt -n -F '$T/muttrc' -s 'Signed by neomutt' -- bob@example.org <'$T/body'"
+  check "openssl cms -verify accepts neomutt's message" openssl cms -verify -in "$T/sent.eml" \
+    -CAfile "$CA" -purpose smimesign -out "$T/content3"
+  check_grep "... with neomutt's subject and body" "$T/sent.eml" '^Subject: Signed by neomutt'
+  check_grep "... and its body intact" "$T/content3" 'this mail was composed by mutt and signed by tessera'
+else
+  ok "neomutt # SKIP neomutt is not installed (tools/install-deps.sh installs it)"
+fi
 
 # ---- the agent gone mid-operation: exit status 3 ------------------------------
 # Logged out, the PIN dialog never answers; the agent dies while it is up.
