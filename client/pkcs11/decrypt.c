@@ -85,9 +85,11 @@ static CK_RV finish(CK_SESSION_HANDLE h, bool single, const uint8_t *in, size_t 
     return rv;
   p11_op *op = &s->op;
   size_t modulus = (op->bits + 7) / 8;
-  uint8_t *collected = NULL;
+  /* Freed here either way: C_Decrypt after C_DecryptUpdate decrypts its
+   * own input, and what Update collected goes. */
+  uint8_t *collected = op->data;
   if (!single) {
-    in = collected = op->data;
+    in = collected;
     in_len = op->data_len;
   }
   if (op->result) {
