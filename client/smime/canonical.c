@@ -536,7 +536,7 @@ static BIO *canon_entity_bio(GMimeObject *entity, gboolean *fallback, GError **e
 }
 
 /* Writes obj with CRLF line ends into a fresh temporary BIO. */
-static BIO *write_canonical(GMimeObject *obj, GError **error)
+BIO *smime_canonical_by_gmime(GMimeObject *obj, GError **error)
 {
   g_autoptr(BIO) b = smime_tmp_bio(error);
   if (b == NULL)
@@ -554,5 +554,5 @@ BIO *smime_entity_bio(GMimeObject *entity, gboolean encode_7bit, GError **error)
     g_mime_object_encode(entity, GMIME_ENCODING_CONSTRAINT_7BIT);
   gboolean fallback;
   BIO *b = canon_entity_bio(entity, &fallback, error);
-  return b || !fallback ? b : write_canonical(entity, error);
+  return b || !fallback ? b : smime_canonical_by_gmime(entity, error);
 }

@@ -37,3 +37,9 @@ int smime_tmp_fd(GError **error);
 gboolean smime_copy_fd(int from, int to, GError **error);
 /* A read-only GMime stream on fd (which it owns) from its current offset. */
 GMimeStream *smime_file_stream_new(int fd);
+
+/* canonical.c: the canonical entity as GMime writes it through a CRLF
+ * stream into a temporary file BIO (smime_entity_bio's fallback); not
+ * static so that tests/smime/test-canonical.c can compare the fast path
+ * with it. */
+BIO *smime_canonical_by_gmime(GMimeObject *entity, GError **error);
